@@ -1,0 +1,31 @@
+# The two set-up commands are `make demo` and `make test` (see README.md).
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: test demo lint typecheck bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check orchestrator tests benchmarks
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy --strict orchestrator
+
+test: lint typecheck
+	$(VENV)/bin/pytest
+
+demo: $(STAMP)
+	$(VENV)/bin/phasegraph agents list
+	$(VENV)/bin/phasegraph agents show backend-python
+
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,89 @@
+"""phasegraph: deterministic multi-agent orchestration over a phase pipeline.
+
+The public API is what this module exports; everything else is reachable but not
+promised. Imports are lazy so `import orchestrator` stays cheap (no model stack).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "AgentCard": "orchestrator.cards",
+    "Collaborator": "orchestrator.cards",
+    "PhasegraphError": "orchestrator.errors",
+    "CardError": "orchestrator.errors",
+    "ConfigError": "orchestrator.errors",
+    "NotFound": "orchestrator.errors",
+    "ProviderError": "orchestrator.errors",
+    "RateLimited": "orchestrator.errors",
+    "ProviderTimeout": "orchestrator.errors",
+    "ProviderUnavailable": "orchestrator.errors",
+    "AuthenticationFailed": "orchestrator.errors",
+    "BadRequest": "orchestrator.errors",
+    "Refused": "orchestrator.errors",
+    "Truncated": "orchestrator.errors",
+    "SchemaViolation": "orchestrator.errors",
+    "ReplayMiss": "orchestrator.errors",
+    "BudgetExceeded": "orchestrator.errors",
+    "GateFailed": "orchestrator.errors",
+    "UnsafePath": "orchestrator.errors",
+    "Settings": "orchestrator.settings",
+}
+
+__all__ = [
+    "AgentCard",
+    "AuthenticationFailed",
+    "BadRequest",
+    "BudgetExceeded",
+    "CardError",
+    "Collaborator",
+    "ConfigError",
+    "GateFailed",
+    "NotFound",
+    "PhasegraphError",
+    "ProviderError",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "RateLimited",
+    "Refused",
+    "ReplayMiss",
+    "SchemaViolation",
+    "Settings",
+    "Truncated",
+    "UnsafePath",
+]
+
+if TYPE_CHECKING:
+    from orchestrator.cards import AgentCard, Collaborator
+    from orchestrator.errors import (
+        AuthenticationFailed,
+        BadRequest,
+        BudgetExceeded,
+        CardError,
+        ConfigError,
+        GateFailed,
+        NotFound,
+        PhasegraphError,
+        ProviderError,
+        ProviderTimeout,
+        ProviderUnavailable,
+        RateLimited,
+        Refused,
+        ReplayMiss,
+        SchemaViolation,
+        Truncated,
+        UnsafePath,
+    )
+    from orchestrator.settings import Settings
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'orchestrator' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

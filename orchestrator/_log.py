@@ -1,0 +1,39 @@
+"""structlog, configured once: JSON lines when not a TTY, pretty on a TTY."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+_configured = False
+
+
+def configure_logging(fmt: str = "auto", level: str = "warning", force: bool = False) -> None:
+    """Configure structlog for the process (idempotent unless `force`)."""
+    global _configured
+    if _configured and not force:
+        return
+    pretty = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
+    renderer: Any = structlog.dev.ConsoleRenderer() if pretty else structlog.processors.JSONRenderer()
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.WARNING)),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    _configured = True
+
+
+def get_logger(name: str) -> Any:
+    """A structlog logger bound to `name`."""
+    configure_logging()
+    return structlog.get_logger(name)

@@ -1,0 +1,122 @@
+"""Every setting in one place: CLI flag, then environment, then `.env`, then default.
+
+Environment variables are `PHASEGRAPH_<NAME>`; the OpenAI ones also answer to the
+names the openai SDK uses (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, `OPENAI_ORG_ID`).
+`.env.example` documents each one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from orchestrator.errors import ConfigError
+
+ProviderName = Literal["offline", "openai", "replay", "langchain"]
+
+
+class ModelPrice(BaseModel):
+    """USD per million tokens for one model."""
+
+    input: float
+    cached_input: float
+    output: float
+
+
+class Settings(BaseSettings):
+    """The effective configuration of one process (see `.env.example`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PHASEGRAPH_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # Provider
+    provider: ProviderName = "offline"
+    model: str = "gpt-4o-mini"
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    timeout_s: float = Field(60.0, gt=0)
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("PHASEGRAPH_OPENAI_API_KEY", "OPENAI_API_KEY", "openai_api_key")
+    )
+    openai_base_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("PHASEGRAPH_OPENAI_BASE_URL", "OPENAI_BASE_URL", "openai_base_url"),
+    )
+    openai_organization: str | None = Field(
+        None,
+        validation_alias=AliasChoices(
+            "PHASEGRAPH_OPENAI_ORGANIZATION", "OPENAI_ORG_ID", "OPENAI_ORGANIZATION", "openai_organization"
+        ),
+    )
+    cassette: Path | None = None
+
+    # Retries and limits
+    max_attempts: int = Field(6, ge=1)
+    max_retry_wait_s: float = Field(120.0, ge=0)
+    max_concurrency: int = Field(8, ge=1)
+    requests_per_minute: int | None = Field(None, ge=1)
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+
+    # Budgets
+    max_usd: float | None = Field(None, gt=0)
+    max_tokens: int | None = Field(None, gt=0)
+
+    # Catalogue and pipeline
+    agents_dirs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    pipeline: str = "default"
+    approval_gates: bool = False
+    max_handoff_depth: int = Field(2, ge=0)
+    max_steps: int = Field(200, ge=1)
+    context_chars: int = Field(12_000, ge=500)
+    project_file_chars: int = Field(16_000, ge=0)
+
+    # Persistence and output
+    checkpoint_url: str | None = None
+    out_dir: Path | None = None
+
+    # Logging
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "warning"
+
+    @field_validator("agents_dirs", mode="before")
+    @classmethod
+    def _split_dirs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = [p for chunk in value.split(os.pathsep) for p in chunk.split(",")]
+            return [Path(p.strip()) for p in parts if p.strip()]
+        return value
+
+
+SECRET_FIELDS = frozenset({"openai_api_key"})
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings with CLI-flag overrides on top; a bad value is a `ConfigError`.
+
+    Overrides whose value is None are ignored, so a flag that was not given never
+    hides the environment.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise ConfigError(f"setting {field}: {first['msg']} (got {first.get('input')!r})") from None
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The settings as plain data with every secret replaced by `***`."""
+    data = settings.model_dump(mode="json")
+    for name in SECRET_FIELDS:
+        if data.get(name):
+            data[name] = "***"
+    return data

@@ -1,0 +1,43 @@
+"""Settings: flag over environment over default; a bad value names the setting; secrets masked."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.errors import ConfigError
+from orchestrator.settings import load_settings, masked
+
+
+def test_flag_overrides_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PHASEGRAPH_MODEL", "from-env")
+    assert load_settings(model="from-flag").model == "from-flag"
+    assert load_settings(model=None).model == "from-env"
+
+
+def test_openai_variables_are_read_under_their_sdk_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-123")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    settings = load_settings()
+    assert settings.openai_api_key is not None
+    assert settings.openai_api_key.get_secret_value() == "sk-test-123"
+    assert settings.openai_base_url == "http://127.0.0.1:9/v1"
+
+
+def test_bad_value_is_one_line_naming_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PHASEGRAPH_MAX_CONCURRENCY", "lots")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "max_concurrency" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_agents_dirs_split_on_path_separator(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PHASEGRAPH_AGENTS_DIRS", "a:b")
+    assert [p.name for p in load_settings().agents_dirs] == ["a", "b"]
+
+
+def test_masked_hides_the_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value")
+    shown = masked(load_settings())
+    assert shown["openai_api_key"] == "***"
+    assert "sk-secret-value" not in repr(load_settings())
