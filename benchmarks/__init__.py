@@ -1,0 +1,1 @@
+"""Reproducible benchmarks of phasegraph and the local fake OpenAI server they run against."""
