@@ -19,13 +19,17 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import random
 import re
+import select
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections import deque
 from collections.abc import Sequence
@@ -100,7 +104,7 @@ class RequestLog:
     method: str
     path: str
     t_start: float
-    """time.monotonic() when the request was read."""
+    """time.monotonic() once the whole request (headers and body) was read."""
     t_end: float | None = None
     """time.monotonic() when the answer was sent or the hung connection released; None while open."""
     status: int | None = None
@@ -278,6 +282,8 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    wbufsize = 1 << 16  # headers and body leave in one write: no Nagle/delayed-ACK stall on keep-alive
+    disable_nagle_algorithm = True
     timeout = 120  # an idle keep-alive connection is closed after this
     server: _Server
 
@@ -299,38 +305,49 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         owner = self.server.owner
-        entry = owner._open("GET", self.path)
         path = self.path.split("?", 1)[0].rstrip("/")
+        if path == "/_fake/requests":
+            self._send_control(200, [asdict(e) for e in owner.requests])
+            return
+        entry = owner._open("GET", self.path)
         model = owner.config.model
         if path == "/v1/models":
             self._send_json(entry, 200, {"object": "list", "data": [_model_object(model)]})
         elif path == f"/v1/models/{model}":
             self._send_json(entry, 200, _model_object(model))
-        elif path == "/_fake/requests":
-            self._send_json(entry, 200, [asdict(e) for e in owner.requests if e is not entry])
         else:
             self._send_json(entry, 404, _error(f"Unknown path {self.path}", "invalid_request_error", None))
 
     def do_POST(self) -> None:
         owner = self.server.owner
-        entry = owner._open("POST", self.path)
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.path.split("?", 1)[0].rstrip("/") != "/v1/chat/completions":
+        path = self.path.split("?", 1)[0].rstrip("/")
+        if path == "/_fake/reset":
+            self._reset(raw)
+            return
+        entry = owner._open("POST", self.path)
+        if path != "/v1/chat/completions":
             self._send_json(entry, 404, _error(f"Unknown path {self.path}", "invalid_request_error", None))
             return
         try:
             body = json.loads(raw)
         except ValueError:
-            self._send_json(
-                entry, 400, _error("Request body is not valid JSON", "invalid_request_error", None)
-            )
-            return
+            body = None
         if not isinstance(body, dict):
-            self._send_json(
-                entry, 400, _error("Request body must be an object", "invalid_request_error", None)
-            )
+            message = "Request body must be a JSON object"
+            self._send_json(entry, 400, _error(message, "invalid_request_error", None))
             return
         self._chat(entry, body)
+
+    def _reset(self, raw: bytes) -> None:
+        """Control endpoint for FakeOpenAIProcess: an empty body keeps the config, a JSON one replaces it."""
+        try:
+            config = FaultConfig.model_validate_json(raw) if raw.strip() else None
+        except ValidationError as exc:
+            self._send_control(400, _error(str(exc), "invalid_request_error", None))
+            return
+        self.server.owner.reset(config)
+        self._send_control(200, {"ok": True})
 
     def _chat(self, entry: RequestLog, body: dict[str, Any]) -> None:
         owner = self.server.owner
@@ -405,6 +422,10 @@ class _Handler(BaseHTTPRequestHandler):
             {"openai-processing-ms": str(round(latency * 1000)), **owner._rate_headers(cfg)},
         )
 
+    def _send_control(self, status: int, payload: Any) -> None:
+        """Answer a /_fake/ control request; these stay out of the request log."""
+        self._send_json(RequestLog(index=-1, method="", path="", t_start=0.0), status, payload)
+
     def _send_json(
         self, entry: RequestLog, status: int, payload: Any, headers: dict[str, str] | None = None
     ) -> None:
@@ -419,9 +440,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
+            entry.t_end = time.monotonic()  # before the flush: a client never sees an entry still open
+            self.wfile.flush()
         except OSError:
+            entry.t_end = time.monotonic()
             self.close_connection = True  # the client gave up (its timeout); the log keeps the status
-        entry.t_end = time.monotonic()
 
 
 def _model_object(model: str) -> dict[str, Any]:
@@ -734,6 +757,110 @@ def _number(schema: dict[str, Any], integer: bool, variant: int, path: str) -> i
     return value
 
 
+class FakeOpenAIProcess:
+    """The same server in a child process, so its CPU does not compete with the code being measured.
+
+    Same interface as FakeOpenAI; ``requests`` and ``reset`` go through the unlogged ``/_fake/``
+    control endpoints. Times in the log are the child's ``time.monotonic()``, which on Linux is the
+    same clock as the parent's.
+    """
+
+    def __init__(self, config: FaultConfig | None = None, *, python: str = sys.executable) -> None:
+        self._config = config or FaultConfig()
+        self._python = python
+        self._proc: subprocess.Popen[str] | None = None
+        self._base_url = ""
+        self._token_counter = ""
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    @property
+    def config(self) -> FaultConfig:
+        return self._config
+
+    @property
+    def base_url(self) -> str:
+        if self._proc is None:
+            raise RuntimeError(
+                "FakeOpenAIProcess is not running; use it as a context manager or call start()"
+            )
+        return self._base_url
+
+    @property
+    def token_counter(self) -> str:
+        return self._token_counter
+
+    @property
+    def requests(self) -> list[RequestLog]:
+        return [RequestLog(**item) for item in self._control("GET", "requests")]
+
+    def reset(self, config: FaultConfig | None = None) -> None:
+        self._control("POST", "reset", config.model_dump_json().encode() if config else b"")
+        if config is not None:
+            self._config = config
+
+    def start(self) -> FakeOpenAIProcess:
+        if self._proc is not None:
+            return self
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [_REPO, os.environ.get("PYTHONPATH")])),
+        }
+        self._proc = subprocess.Popen(
+            [self._python, "-m", "benchmarks.fake_openai", *_config_flags(self._config)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert self._proc.stdout is not None
+        ready, _, _ = select.select([self._proc.stdout], [], [], 30)
+        line = self._proc.stdout.readline().strip() if ready else ""
+        if not line.startswith("http://"):
+            self.stop()
+            raise RuntimeError(f"fake server process did not start (first line: {line!r})")
+        self._base_url = line
+        self._token_counter = self._proc.stdout.readline().removeprefix("token counter:").strip()
+        return self
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        self._proc = None
+
+    def __enter__(self) -> FakeOpenAIProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _control(self, method: str, name: str, data: bytes | None = None) -> Any:
+        url = self.base_url.removesuffix("/v1") + f"/_fake/{name}"
+        request = urllib.request.Request(url, data=data, method=method)
+        with self._opener.open(request, timeout=30) as response:
+            return json.load(response)
+
+
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _config_flags(config: FaultConfig) -> list[str]:
+    flags: list[str] = []
+    for name, value in config.model_dump().items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(flag if value else "--no-" + flag[2:])
+        elif value is not None:
+            flags += [flag, str(value)]
+    return flags
+
+
 # -- command line ---------------------------------------------------------------------------------
 
 
@@ -757,7 +884,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Serve until interrupted (or --max-seconds); the first output line is the base URL."""
+    """Serve until interrupted, SIGTERM or --max-seconds; prints the base URL, then the token counter."""
     parser = _parser()
     args = vars(parser.parse_args(argv))
     port, max_seconds = args.pop("port"), args.pop("max_seconds")
@@ -770,7 +897,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with FakeOpenAI(config, port=port) as server:
         print(server.base_url, flush=True)
-        print(f"token counter: {server.token_counter}", file=sys.stderr, flush=True)
+        print(f"token counter: {server.token_counter}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait(max_seconds)
     return 0
@@ -780,4 +907,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["FakeOpenAI", "Fault", "FaultConfig", "RequestLog", "SchemaFaker"]
+__all__ = ["FakeOpenAI", "FakeOpenAIProcess", "Fault", "FaultConfig", "RequestLog", "SchemaFaker"]
