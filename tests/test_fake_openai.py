@@ -399,7 +399,7 @@ def _model(fields: list[Any]) -> type[BaseModel]:
 _words = st.text(alphabet="abcdefghij", min_size=1, max_size=6)
 _leaves = st.one_of(
     st.sampled_from([str, int, float, bool]),
-    st.lists(_words, min_size=1, max_size=4, unique=True).map(lambda xs: Literal[tuple(xs)]),  # type: ignore[misc]
+    st.lists(_words, min_size=1, max_size=4, unique=True).map(lambda xs: Literal[tuple(xs)]),
     st.tuples(st.integers(0, 40), st.integers(0, 40)).map(
         lambda b: Annotated[str, Field(min_length=min(b), max_length=max(b))]
     ),
