@@ -1,0 +1,382 @@
+"""ProjectSnapshot: one scan of the project directory, taken once per run.
+
+Routing asks the project many questions (does it have `*.sql` files? does it import
+`sqlalchemy`? does its Makefile run `pytest`?). They are all answered from this one
+snapshot: the file list (honouring `.gitignore`), the imports of its sources, its
+top-level structure, and the config and script names its manifests declare.
+"""
+
+from __future__ import annotations
+
+import bisect
+import fnmatch
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Literal
+
+import pathspec
+from pydantic import BaseModel, Field, PrivateAttr
+
+from orchestrator._manifests import (
+    JS_SOURCES,
+    PYTHON_SOURCES,
+    Declared,
+    is_manifest,
+    js_imports,
+    python_imports,
+    read_manifest,
+)
+from orchestrator.errors import ConfigError, NotFound, UnsafePath
+
+SKIP_DIRS = frozenset(
+    {
+        ".git", ".hg", ".svn", ".venv", "venv", "node_modules", "bower_components", ".phasegraph",
+        "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".hypothesis", ".tox", ".nox",
+        ".eggs", ".cache", ".direnv", ".terraform", ".next", ".nuxt", ".gradle", ".idea", "site-packages",
+    }
+)  # fmt: skip
+"""Directories never scanned: version control, virtualenvs, dependency and tool caches."""
+
+MAX_SOURCE_FILES = 2_000
+"""Sources read for imports, shallowest first: the main code sits near the top and large
+repositories repeat the same imports, so a sample keeps the scan close to a bare walk."""
+SOURCE_HEAD_BYTES = 8_192
+"""Bytes read from the start of each source; imports are at the top."""
+MAX_MANIFESTS = 200
+"""Manifests (pyproject.toml, package.json, Makefile, ...) read, shallowest first."""
+
+_CONFIG_SUFFIXES = frozenset({".ini", ".cfg", ".conf", ".toml", ".yaml", ".yml", ".properties", ".env"})
+_CONFIG_STEM = re.compile(r"(?:config|settings)$", re.I)
+_SOURCES = PYTHON_SOURCES | JS_SOURCES
+_SUFFIX_GLOB = re.compile(r"^\*\.[^*?\[\\/]+$")
+"""`*.py`, `*.test.ts`: answered from an index of name suffixes."""
+_FLOATING = "^(?:.+/)?"
+"""How pathspec starts the regex of a glob that may match at any depth."""
+_WILDCARD = re.compile(r"[*?\[\\]")
+
+NameKind = Literal["imports", "config", "scripts", "names"]
+
+
+class _PathIndex:
+    """Answers "which file does this glob match first?" without testing every file each time.
+
+    A glob without an inner `/` (`*.py`, `Dockerfile`, `migrations/`) can match any path
+    component, so it is tested once per distinct file or directory name; a glob with one
+    is tested only on files under its literal leading directories, after a cheap substring
+    check. Answers are cached per pattern, so cards sharing a pattern share the work.
+    """
+
+    def __init__(self, snapshot: ProjectSnapshot) -> None:
+        self.files = snapshot.files
+        self.names: dict[str, int] = {}
+        for index, path in enumerate(self.files):
+            parts = path.split("/")
+            for part in parts[:-1]:
+                self.names.setdefault(part + "/", index)
+            self.names.setdefault(parts[-1], index)
+        self.suffixes: dict[str, int] = {}
+        for name, index in self.names.items():
+            stem = name.rstrip("/")
+            dot = stem.find(".")
+            while dot != -1:
+                if index < self.suffixes.get(stem[dot:], len(self.files)):
+                    self.suffixes[stem[dot:]] = index
+                dot = stem.find(".", dot + 1)
+        self.lists: dict[str, list[str]] = {
+            "imports": snapshot.imports,
+            "config": snapshot.config,
+            "scripts": snapshot.scripts,
+            "names": sorted({p.rsplit("/", 1)[-1] for p in self.files}),
+        }
+        self.cache: dict[tuple[str, str], str | None] = {}
+
+    def first_match(self, pattern: str) -> str | None:
+        key = ("files", pattern)
+        if key not in self.cache:
+            self.cache[key] = self._first_match(pattern.strip())
+        return self.cache[key]
+
+    def first_name(self, kind: str, pattern: str) -> str | None:
+        key = (kind, pattern)
+        if key not in self.cache:
+            self.cache[key] = self._first_name(kind, pattern.strip())
+        return self.cache[key]
+
+    def _first_match(self, pattern: str) -> str | None:
+        if not pattern or pattern.startswith(("!", "#")):
+            return None
+        compiled = pathspec.PathSpec.from_lines("gitignore", [pattern]).patterns
+        if not compiled or not isinstance(compiled[0], pathspec.RegexPattern) or compiled[0].regex is None:
+            return None
+        regex = compiled[0].regex
+        needle = _needle(pattern)
+        if regex.pattern.startswith(_FLOATING) and "/" not in pattern.rstrip("/"):
+            return self._first_by_name(pattern, regex, needle)
+        prefix = ""
+        if regex.pattern.startswith("^"):
+            literal = _WILDCARD.split(pattern.lstrip("/"), 1)[0]
+            prefix = literal[: literal.rfind("/") + 1]
+        start = bisect.bisect_left(self.files, prefix)
+        for path in self.files[start:]:
+            if not path.startswith(prefix):
+                break
+            if needle in path and regex.search(path):
+                return path
+        return None
+
+    def _first_by_name(self, pattern: str, regex: re.Pattern[str], needle: str) -> str | None:
+        """A slash-free glob matches a file when it matches any component of its path."""
+        if not _WILDCARD.search(pattern):
+            hits = [self.names.get(pattern.rstrip("/") + "/")]
+            if not pattern.endswith("/"):
+                hits.append(self.names.get(pattern))
+        elif _SUFFIX_GLOB.match(pattern):
+            hits = [self.suffixes.get(pattern[1:])]
+        else:
+            hits = [i for name, i in self.names.items() if needle in name and regex.search(name)]
+        found = [i for i in hits if i is not None]
+        return self.files[min(found)] if found else None
+
+    def _first_name(self, kind: str, pattern: str) -> str | None:
+        entries = self.lists[kind]
+        if not pattern:
+            return None
+        fold = _fold_import if kind == "imports" else str.lower
+        wanted = fold(pattern)
+        if not _WILDCARD.search(pattern):
+            return next((e for e in entries if fold(e) == wanted), None)
+        regex = re.compile(fnmatch.translate(wanted))
+        return next((e for e in entries if regex.match(fold(e))), None)
+
+
+class ProjectSnapshot(BaseModel):
+    """What the project holds, as far as routing and prompts need to know."""
+
+    root: Path
+    """The scanned directory, absolute."""
+    files: list[str] = Field(default_factory=list)
+    """Every file not ignored: posix paths relative to root, sorted."""
+    imports: list[str] = Field(default_factory=list)
+    """Packages the project imports or declares as dependencies (`fastapi`, `react`), sorted."""
+    structure: list[str] = Field(default_factory=list)
+    """Top-level files, top-level directories and their sub-directories (`app/`, `app/api/`), sorted."""
+    config: list[str] = Field(default_factory=list)
+    """Config file names (`alembic.ini`, `tsconfig.json`) and configured tools (`pytest`, `jest`), sorted."""
+    scripts: list[str] = Field(default_factory=list)
+    """Script names and the programs they run (package.json, pyproject, Makefile, Procfile), sorted."""
+    truncated: bool = False
+    """True when the scan stopped at `max_files`."""
+    warnings: list[str] = Field(default_factory=list)
+    """Files that could not be read, one sentence each."""
+
+    _index: _PathIndex | None = PrivateAttr(default=None)
+
+    @classmethod
+    def scan(cls, root: Path, *, max_files: int = 100_000) -> ProjectSnapshot:
+        """Walk `root` once (sorted, `.gitignore` honoured) and read its manifests and source heads."""
+        base = Path(root).expanduser()
+        if not base.is_dir():
+            raise ConfigError(f"project directory {root} does not exist or is not a directory")
+        base = base.resolve()
+        files, truncated, warnings = _walk(str(base), max_files)
+        declared = Declared(warnings=warnings)
+        _read_declarations(base, files, declared)
+        basenames = {f.rsplit("/", 1)[-1] for f in files}
+        config = {n for n in basenames if _is_config_name(n)} | declared.tools
+        if truncated:
+            declared.warnings.append(f"scan stopped after {max_files} files; the rest was not considered")
+        return cls(
+            root=base,
+            files=files,
+            imports=sorted(declared.imports),
+            structure=_structure(files),
+            config=sorted(config),
+            scripts=sorted(declared.scripts),
+            truncated=truncated,
+            warnings=declared.warnings,
+        )
+
+    def matching(self, patterns: Sequence[str]) -> list[str]:
+        """Files matched by these globs, with `.gitignore` semantics (`*.py` at any depth, `!x` excludes)."""
+        lines = [p for p in patterns if p.strip()]
+        if not lines:
+            return []
+        spec = pathspec.PathSpec.from_lines("gitignore", lines)
+        return sorted(spec.match_files(self.files))
+
+    def first_match(self, pattern: str) -> str | None:
+        """The first file (in sorted order) that one glob matches, or None; answered from an index."""
+        return self._path_index().first_match(pattern)
+
+    def first_name(self, kind: NameKind, pattern: str) -> str | None:
+        """The first entry of `imports`, `config`, `scripts` or file base `names` that a glob matches.
+
+        Case-insensitive; for imports `-` and `_` are the same (`python-jose` is `python_jose`).
+        """
+        return self._path_index().first_name(kind, pattern)
+
+    def read_text(self, rel: str, limit: int) -> str:
+        """Up to `limit` characters of a project file; paths that leave the root are refused."""
+        path = (self.root / rel).resolve()
+        if not path.is_relative_to(self.root):
+            raise UnsafePath(f"{rel} is outside the project {self.root}")
+        if not path.is_file():
+            raise NotFound(f"{rel} is not a file in the project {self.root}")
+        with path.open("rb") as handle:
+            data = handle.read(max(limit, 0) * 4)
+        return data.decode("utf-8", errors="replace")[: max(limit, 0)]
+
+    def _path_index(self) -> _PathIndex:
+        if self._index is None:
+            self._index = _PathIndex(self)
+        return self._index
+
+
+def _needle(pattern: str) -> str:
+    """A substring every path the glob matches must contain (its longest literal run)."""
+    if "\\" in pattern:
+        return ""
+    return max((c.strip("/") for c in re.split(r"\*+|\?|\[[^\]]*\]", pattern)), key=len)
+
+
+def _fold_import(name: str) -> str:
+    return name.lower().replace("-", "_")
+
+
+def _walk(root: str, max_files: int) -> tuple[list[str], bool, list[str]]:
+    """Depth-first, sorted walk; prunes SKIP_DIRS, virtualenvs and what `.gitignore` files ignore."""
+    files: list[str] = []
+    warnings: list[str] = []
+    stack: list[tuple[str, tuple[_Ignore, ...]]] = [("", ())]
+    while stack:
+        rel, ignores = stack.pop()
+        try:
+            with os.scandir(os.path.join(root, rel) if rel else root) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as exc:
+            warnings.append(f"{rel or '.'}: skipped, cannot be listed ({exc.strerror})")
+            continue
+        if rel and any(e.name == "pyvenv.cfg" for e in entries):
+            continue
+        gitignore = next((e for e in entries if e.name == ".gitignore"), None)
+        if gitignore is not None:
+            ignore = _Ignore.read(gitignore.path, rel, warnings)
+            if ignore is not None:
+                ignores = (*ignores, ignore)
+        subdirs: list[str] = []
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    path = f"{rel}{entry.name}/"
+                    if entry.name not in SKIP_DIRS and not _ignored(path, ignores):
+                        subdirs.append(path)
+                    continue
+                if not entry.is_file():
+                    continue
+            except OSError:
+                continue
+            path = rel + entry.name
+            if ignores and _ignored(path, ignores):
+                continue
+            if len(files) >= max_files:
+                return sorted(files), True, warnings
+            files.append(path)
+        stack.extend((d, ignores) for d in reversed(subdirs))
+    return sorted(files), False, warnings
+
+
+class _Ignore:
+    """One `.gitignore` file, with a combined regex that rejects most paths in one test."""
+
+    def __init__(self, base: str, spec: pathspec.GitIgnoreSpec) -> None:
+        self.base = base
+        self.spec = spec
+        regexes = [p.regex.pattern for p in spec.patterns if p.include is not None and p.regex is not None]
+        self.quick: re.Pattern[str] | None
+        try:
+            self.quick = re.compile("|".join(f"(?:{r})" for r in regexes).replace("(?P<ps_d>", "(?:"))
+        except re.error:
+            self.quick = None
+        self.empty = not regexes
+
+    @classmethod
+    def read(cls, path: str, base: str, warnings: list[str]) -> _Ignore | None:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                return cls(base, pathspec.GitIgnoreSpec.from_lines(handle.read().splitlines()))
+        except (OSError, ValueError) as exc:
+            warnings.append(f"{base}.gitignore: not honoured, cannot be read ({exc})")
+            return None
+
+    def decides(self, path: str) -> bool | None:
+        """True = ignored, False = re-included by `!pattern`, None = no pattern matched."""
+        if self.empty:
+            return None
+        rel = path[len(self.base) :]
+        if self.quick is not None and not self.quick.search(rel):
+            return None
+        return self.spec.check_file(rel).include
+
+
+def _ignored(path: str, ignores: Iterable[_Ignore]) -> bool:
+    """The deepest `.gitignore` with an opinion decides (git's precedence)."""
+    for ignore in reversed(tuple(ignores)):
+        decision = ignore.decides(path)
+        if decision is not None:
+            return decision
+    return False
+
+
+def _read_declarations(root: Path, files: list[str], into: Declared) -> None:
+    manifests = [f for f in files if is_manifest(f.rsplit("/", 1)[-1])]
+    for rel in sorted(manifests, key=_shallow_first)[:MAX_MANIFESTS]:
+        text = _read_head(root / rel, 1_000_000, into.warnings, rel)
+        if text is not None:
+            read_manifest(rel.rsplit("/", 1)[-1], text, rel, into)
+    sources = [f for f in files if os.path.splitext(f)[1] in _SOURCES]
+    for rel in sorted(sources, key=_shallow_first)[:MAX_SOURCE_FILES]:
+        text = _read_head(root / rel, SOURCE_HEAD_BYTES, into.warnings, rel)
+        if text is None:
+            continue
+        if os.path.splitext(rel)[1] in PYTHON_SOURCES:
+            into.imports.update(python_imports(text))
+        else:
+            into.imports.update(js_imports(text))
+
+
+def _read_head(path: Path, limit: int, warnings: list[str], rel: str) -> str | None:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit)
+    except OSError as exc:
+        warnings.append(f"{rel}: skipped, cannot be read ({exc.strerror})")
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
+def _shallow_first(path: str) -> tuple[int, str]:
+    return path.count("/"), path
+
+
+def _is_config_name(name: str) -> bool:
+    stem, suffix = os.path.splitext(name)
+    if suffix.lower() in _CONFIG_SUFFIXES or name.lower().startswith(".env"):
+        return True
+    if name.startswith(".") and ("." not in name[1:] or stem.endswith("rc")):
+        return True
+    return bool(_CONFIG_STEM.search(stem))
+
+
+def _structure(files: list[str]) -> list[str]:
+    entries: set[str] = set()
+    for path in files:
+        parts = path.split("/")
+        if len(parts) == 1:
+            entries.add(parts[0])
+            continue
+        entries.add(parts[0] + "/")
+        if len(parts) > 2:
+            entries.add(f"{parts[0]}/{parts[1]}/")
+    return sorted(entries)
