@@ -55,6 +55,10 @@ class ProviderError(PhasegraphError):
 
     exit_code = 3
 
+    usage: object | None = None
+    """The `CallUsage` of an answer that arrived but was unusable (refusal, truncation,
+    bad JSON), so budgets still count the tokens it cost; None when nothing was billed."""
+
 
 class RateLimited(ProviderError):
     """The provider kept answering 429 until the retry cap."""
