@@ -800,25 +800,29 @@ class _CardReader:
         return [i for i in items if i]
 
     def _tech_stack(self, entry: tuple[Heading, int, int] | None, level: int) -> list[str]:
-        """Technologies named by the section's sub-headings and bold labels (`**Django:**`).
+        """Technologies named by the section's bold labels (`**Django:**`) and sub-headings.
 
-        Generic words (`Frameworks`, `Testing`, `Primary`) are dropped, so `### Python Versions`
-        contributes `Python` and `### Frameworks` nothing.
+        A sub-heading with named labels under it is a category (`### ORMs`) and is
+        skipped; generic words (`Frameworks`, `Testing`, `Primary`) never count, so
+        `### Python Versions` (whose labels are `Primary`, `Supported`) gives `Python`.
         """
         if entry is None:
             return []
         _heading, start, end = entry
         found: list[tuple[int, str]] = []
-        for heading in self.doc.headings:
-            if start <= heading.index < end and heading.level > level:
-                words = [w for w in heading_title(heading.text).split() if w.lower() not in _GENERIC_TECH]
-                if words:
-                    found.append((heading.index, " ".join(words)))
+        labels: list[int] = []
         for i in self._body_lines(entry):
             label = bold_label(self.lines[i])
             name = plain(label[0]) if label is not None else ""
             if name and name.lower() not in _GENERIC_TECH:
                 found.append((i, name))
+                labels.append(i)
+        subs = [h for h in self.doc.headings if start <= h.index < end and h.level > level]
+        stops = [h.index for h in subs[1:]] + [end]
+        for heading, stop in zip(subs, stops, strict=True):
+            words = [w for w in heading_title(heading.text).split() if w.lower() not in _GENERIC_TECH]
+            if words and not any(heading.index < i < stop for i in labels):
+                found.append((heading.index, " ".join(words)))
         names: list[str] = []
         for _index, name in sorted(found):
             if name.lower() not in {n.lower() for n in names}:
