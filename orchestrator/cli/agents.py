@@ -1,0 +1,195 @@
+"""`phasegraph agents list | show | lint`: look at the card catalogue without running anything.
+
+The catalogue is searched in this order: `--agents-dir` flags, then
+`PHASEGRAPH_AGENTS_DIRS`, then the project's `./agents`, then the built-in cards.
+No model is needed, so nothing from the model stack is imported here.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from orchestrator.cards import AgentCard, load_card
+from orchestrator.catalog import Catalog
+from orchestrator.cli import app
+from orchestrator.cli._common import AgentsDirOption, JsonOption, ProjectDirOption, print_json
+from orchestrator.errors import NotFound
+from orchestrator.settings import load_settings
+
+agents_app = typer.Typer(help="List, show and lint agent cards.", no_args_is_help=True)
+app.add_typer(agents_app, name="agents")
+
+_CARD_FILE_SUFFIXES = (".md", ".markdown", ".txt")
+
+
+def _catalog(agents_dir: list[Path] | None, project_dir: Path) -> Catalog:
+    """Flags first, then the settings' folders, then the project's and the built-in ones."""
+    settings = load_settings()
+    return Catalog.load([*(agents_dir or []), *settings.agents_dirs], project_dir=project_dir)
+
+
+def _console() -> Console:
+    """Terminal width on a terminal; wide enough for whole rows when piped or captured."""
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+def _is_path(arg: str) -> bool:
+    return "/" in arg or "\\" in arg or arg.lower().endswith(_CARD_FILE_SUFFIXES)
+
+
+@agents_app.command("list")
+def list_cards(
+    agents_dir: AgentsDirOption = None,
+    project_dir: ProjectDirOption = Path("."),
+    json_output: JsonOption = False,
+) -> None:
+    """Every card in the catalogue, sorted by id."""
+    catalog = _catalog(agents_dir, project_dir)
+    if json_output:
+        print_json([card.summary() for card in catalog])
+        return
+    console = _console()
+    table = Table(title=f"{len(catalog)} agents", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("id", no_wrap=True)
+    table.add_column("name")
+    for column in ("priority", "version", "status"):
+        table.add_column(column, no_wrap=True, min_width=len(column))
+    table.add_column("source", overflow="fold")
+    for card in catalog:
+        table.add_row(
+            card.id,
+            escape(card.name),
+            "" if card.priority is None else str(card.priority),
+            escape(card.version or ""),
+            escape(card.status or ""),
+            escape(card.source),
+        )
+    console.print(table)
+    errors = sum(1 for p in catalog.problems if p.severity == "error")
+    if errors:
+        Console(stderr=True, highlight=False).print(
+            f"{errors} file(s) could not be read as cards; see `phasegraph agents lint`", markup=False
+        )
+
+
+@agents_app.command("show")
+def show_card(
+    id_or_path: Annotated[
+        str, typer.Argument(metavar="ID_OR_PATH", help="An agent id, or a card file to parse.")
+    ],
+    agents_dir: AgentsDirOption = None,
+    project_dir: ProjectDirOption = Path("."),
+    json_output: JsonOption = False,
+) -> None:
+    """One card, parsed: from a file when given a path, otherwise looked up by id."""
+    path = Path(id_or_path)
+    catalog: Catalog | None = None
+    if path.is_file():
+        card = load_card(path)
+    elif _is_path(id_or_path):
+        raise NotFound(f"no card file {id_or_path}")
+    else:
+        catalog = _catalog(agents_dir, project_dir)
+        card = catalog.get(id_or_path)
+    if json_output:
+        print_json(card.model_dump(mode="json"))
+        return
+    _render(card, catalog)
+
+
+@agents_app.command("lint")
+def lint_cards(
+    agents_dir: AgentsDirOption = None,
+    project_dir: ProjectDirOption = Path("."),
+    pipeline: Annotated[
+        str | None,
+        typer.Option(
+            "--pipeline",
+            help="Also check every agent is reachable by, and every phase served in, this pipeline.",
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Check every card: one `PATH:LINE: severity: message` line per problem; exit 1 on errors."""
+    catalog = _catalog(agents_dir, project_dir)
+    labels: list[str] = []
+    source = "<pipeline>"
+    if pipeline is not None:
+        from orchestrator.phases import load_pipeline
+
+        spec = load_pipeline(pipeline, project_dir=project_dir)
+        labels = list(dict.fromkeys(label for phase in spec.phases for label in phase.collects))
+        source = spec.source or source
+    problems = catalog.lint(labels, phases_source=source)
+    errors = sum(1 for p in problems if p.severity == "error")
+    if json_output:
+        print_json([p.model_dump() for p in problems])
+    else:
+        for problem in problems:
+            typer.echo(f"{problem.path}:{problem.line}: {problem.severity}: {problem.message}")
+        warnings = len(problems) - errors
+        typer.echo(f"{len(catalog)} cards: {errors} error(s), {warnings} warning(s)", err=True)
+    raise typer.Exit(1 if errors else 0)
+
+
+def _render(card: AgentCard, catalog: Catalog | None) -> None:
+    """A readable view of one card for people (the JSON view is for programs)."""
+    console = _console()
+    facts = [
+        f"id [bold]{escape(card.id)}[/bold]",
+        f"priority {card.priority if card.priority is not None else '-'}",
+        f"version {escape(card.version or '-')}",
+        f"status {escape(card.status or '-')}",
+        f"format {card.format}",
+    ]
+    console.print(f"[bold]{escape(card.name)}[/bold]")
+    console.print("  ".join(facts))
+    console.print(f"[dim]{escape(card.source)}[/dim]")
+    if card.purpose:
+        console.print()
+        console.print(escape(card.purpose))
+    if card.competencies:
+        console.print(f"\n[bold]Competencies[/bold]  {escape(', '.join(card.competencies))}")
+    if card.tech_stack:
+        console.print(f"[bold]Tech stack[/bold]  {escape(', '.join(card.tech_stack))}")
+    if card.triggers:
+        table = Table(
+            title="Triggers", title_justify="left", show_header=False, box=None, padding=(0, 2, 0, 0)
+        )
+        for kind, patterns in card.triggers.items():
+            table.add_row(kind, escape(", ".join(patterns)))
+        console.print()
+        console.print(table)
+    if card.collaborators:
+        table = Table(
+            title="Works with", title_justify="left", show_header=False, box=None, padding=(0, 2, 0, 0)
+        )
+        for collaborator in card.collaborators:
+            who = collaborator.id
+            if catalog is not None and collaborator.kind == "group":
+                members = [m for m in catalog.group_members(collaborator.id) if m != card.id]
+                who = f"{who} ({', '.join(members) or 'no agent'})"
+            elif catalog is not None and catalog.find(collaborator.id) is None:
+                who = f"{who} (not in the catalogue)"
+            table.add_row(escape(who), collaborator.kind, escape(collaborator.note))
+        console.print()
+        console.print(table)
+    if card.deliverables:
+        console.print("\n[bold]Deliverables[/bold]")
+        for label, items in card.deliverables.items():
+            name = card.phase_names.get(label)
+            console.print(f"  Phase {label}{f' ({escape(name)})' if name else ''}")
+            for item in items:
+                console.print(f"    - {escape(item)}")
+    if card.sections:
+        console.print(f"\n[bold]Sections[/bold]  {escape(', '.join(card.sections))}")
+    for warning in card.warnings:
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
