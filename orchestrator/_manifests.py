@@ -16,18 +16,24 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 PYTHON_SOURCES = frozenset({".py", ".pyi"})
 JS_SOURCES = frozenset({".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs", ".vue", ".svelte"})
+DART_SOURCES = frozenset({".dart"})
 
 _PY_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+([A-Za-z_][\w.]*)[ \t]+import\b|import[ \t]+([^\n#;]+))", re.M)
 _JS_IMPORT = re.compile(
     r"""(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)["']([^"'\s]+)["']""",
 )
+_DART_IMPORT = re.compile(r"""^[ \t]*(?:import|export)[ \t]+['"](package:[\w]+)""", re.M)
 _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _MAKE_TARGET = re.compile(r"^([A-Za-z0-9][\w.-]*)\s*:(?!=)", re.M)
 _MAKE_RECIPE = re.compile(r"^\t+(.+)$", re.M)
 _PROCFILE = re.compile(r"^([\w-]+)\s*:\s*(.+)$", re.M)
 _ENV_ASSIGN = re.compile(r"^[A-Za-z_]\w*=")
+_PROGRAM = re.compile(r"[\w.:+-]+")
+_SUBCOMMAND = re.compile(r"[a-z][a-z0-9-]*")
 
 _STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
 
@@ -93,10 +99,16 @@ def js_imports(text: str) -> set[str]:
     return names
 
 
-def command_words(command: str) -> set[str]:
-    """The programs a shell command line runs (`NODE_ENV=x next build && jest` -> next, jest).
+def dart_imports(text: str) -> set[str]:
+    """Packages a Dart source imports, as Dart names them (`package:flutter_riverpod`)."""
+    return set(_DART_IMPORT.findall(text))
 
-    After a launcher (`python -m`, `npx`, `poetry run`, ...) the program it launches counts too.
+
+def command_words(command: str) -> set[str]:
+    """The programs a shell command line runs, and each with its sub-command.
+
+    `NODE_ENV=x next build && jest` gives `next`, `next build` and `jest`. After a
+    launcher (`python -m`, `npx`, `poetry run`, ...) the program it launches counts too.
     """
     words: set[str] = set()
     for segment in re.split(r"&&|\|\||[;|]", command):
@@ -104,13 +116,16 @@ def command_words(command: str) -> set[str]:
         if tokens:
             tokens[0] = tokens[0].lstrip("@-+")  # make's recipe prefixes
         launched = False
-        for token in tokens:
+        for index, token in enumerate(tokens):
             if token.startswith("-") or (launched and token in ("run", "exec", "x")):
                 continue
             word = token.rsplit("/", 1)[-1].strip("\"'()`")
-            if not re.fullmatch(r"[\w.:+-]+", word):
+            if not _PROGRAM.fullmatch(word):
                 break
             words.add(word)
+            following = tokens[index + 1] if index + 1 < len(tokens) else ""
+            if _SUBCOMMAND.fullmatch(following):
+                words.add(f"{word} {following}")
             if word not in _LAUNCHERS:
                 break
             launched = True
@@ -124,7 +139,7 @@ def read_manifest(name: str, text: str, where: str, into: Declared) -> None:
         return
     try:
         reader(text, into)
-    except (ValueError, TypeError, AttributeError, KeyError, configparser.Error) as exc:
+    except (ValueError, TypeError, AttributeError, KeyError, configparser.Error, yaml.YAMLError) as exc:
         into.warnings.append(f"{where}: skipped, cannot be read ({type(exc).__name__}: {_first_line(exc)})")
 
 
@@ -214,6 +229,14 @@ def _cargo(text: str, into: Declared) -> None:
     into.scripts.update(str(_table(b).get("name")) for b in data.get("bin", []) if _table(b).get("name"))
 
 
+def _pubspec(text: str, into: Declared) -> None:
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ValueError("not a YAML mapping")
+    for key in ("dependencies", "dev_dependencies"):
+        into.imports.update(f"package:{name}" for name in _table(data.get(key)))
+
+
 def _table(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -238,4 +261,5 @@ _READERS: dict[str, Callable[[str, Declared], None]] = {
     "gnumakefile": _makefile,
     "procfile": _procfile,
     "cargo.toml": _cargo,
+    "pubspec.yaml": _pubspec,
 }

@@ -20,9 +20,11 @@ import pathspec
 from pydantic import BaseModel, Field, PrivateAttr
 
 from orchestrator._manifests import (
+    DART_SOURCES,
     JS_SOURCES,
     PYTHON_SOURCES,
     Declared,
+    dart_imports,
     is_manifest,
     js_imports,
     python_imports,
@@ -49,7 +51,7 @@ MAX_MANIFESTS = 200
 
 _CONFIG_SUFFIXES = frozenset({".ini", ".cfg", ".conf", ".toml", ".yaml", ".yml", ".properties", ".env"})
 _CONFIG_STEM = re.compile(r"(?:config|settings)$", re.I)
-_SOURCES = PYTHON_SOURCES | JS_SOURCES
+_SOURCES = PYTHON_SOURCES | JS_SOURCES | DART_SOURCES
 _SUFFIX_GLOB = re.compile(r"^\*\.[^*?\[\\/]+$")
 """`*.py`, `*.test.ts`: answered from an index of name suffixes."""
 _FLOATING = "^(?:.+/)?"
@@ -146,7 +148,10 @@ class _PathIndex:
         fold = _fold_import if kind == "imports" else str.lower
         wanted = fold(pattern)
         if not _WILDCARD.search(pattern):
-            return next((e for e in entries if fold(e) == wanted), None)
+            found = next((e for e in entries if fold(e) == wanted), None)
+            if found is None and kind == "imports" and _package(wanted) != wanted:
+                found = next((e for e in entries if fold(e) == _package(wanted)), None)
+            return found
         regex = re.compile(fnmatch.translate(wanted))
         return next((e for e in entries if regex.match(fold(e))), None)
 
@@ -213,7 +218,8 @@ class ProjectSnapshot(BaseModel):
     def first_name(self, kind: NameKind, pattern: str) -> str | None:
         """The first entry of `imports`, `config`, `scripts` or file base `names` that a glob matches.
 
-        Case-insensitive; for imports `-` and `_` are the same (`python-jose` is `python_jose`).
+        Case-insensitive. For imports `-` and `_` are the same (`python-jose` is `python_jose`)
+        and a module names its package (`sqlalchemy.orm` finds `sqlalchemy`).
         """
         return self._path_index().first_name(kind, pattern)
 
@@ -239,6 +245,15 @@ def _needle(pattern: str) -> str:
     if "\\" in pattern:
         return ""
     return max((c.strip("/") for c in re.split(r"\*+|\?|\[[^\]]*\]", pattern)), key=len)
+
+
+def _package(module: str) -> str:
+    """The package a module path belongs to: `k6/http` -> `k6`, `@nestjs/core/x` -> `@nestjs/core`,
+    `package:flutter/material.dart` -> `package:flutter`, `sqlalchemy.orm` -> `sqlalchemy`."""
+    parts = module.split("/")
+    if module.startswith("@") and len(parts) > 1:
+        return "/".join(parts[:2])
+    return parts[0] if len(parts) > 1 else module.split(".")[0]
 
 
 def _fold_import(name: str) -> str:
@@ -340,8 +355,11 @@ def _read_declarations(root: Path, files: list[str], into: Declared) -> None:
         text = _read_head(root / rel, SOURCE_HEAD_BYTES, into.warnings, rel)
         if text is None:
             continue
-        if os.path.splitext(rel)[1] in PYTHON_SOURCES:
+        suffix = os.path.splitext(rel)[1]
+        if suffix in PYTHON_SOURCES:
             into.imports.update(python_imports(text))
+        elif suffix in DART_SOURCES:
+            into.imports.update(dart_imports(text))
         else:
             into.imports.update(js_imports(text))
 

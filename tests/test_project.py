@@ -113,11 +113,13 @@ def test_imports_come_from_sources_and_declared_dependencies(tmp_path: Path) -> 
             "requirements.txt": "Django>=5.0  # web\n-r base.txt\nPyJWT[crypto]==2.8\n",
             "web/package.json": '{"dependencies": {"next": "14"}, "devDependencies": {"jest": "29"}}',
             "pyproject.toml": '[project]\nname = "x"\ndependencies = ["celery>=5", "redis"]\n',
+            "mobile/lib/main.dart": "import 'package:flutter/material.dart';\nimport 'src/app.dart';\n",
+            "mobile/pubspec.yaml": "name: m\ndependencies:\n  flutter_riverpod: ^2.0\n",
         },
     )
     assert snap.imports == [
-        "@mui/material", "celery", "django", "fastapi", "jest", "next", "pyjwt", "react", "redis",
-        "sqlalchemy",
+        "@mui/material", "celery", "django", "fastapi", "jest", "next", "package:flutter",
+        "package:flutter_riverpod", "pyjwt", "react", "redis", "sqlalchemy",
     ]  # fmt: skip
 
 
@@ -166,15 +168,18 @@ def test_broken_manifest_is_a_warning_not_an_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("command", "words"),
     [
-        ("NODE_ENV=production next build && jest --ci", {"next", "jest"}),
-        ("poetry run pytest -q", {"poetry", "pytest"}),
-        ("python -m pytest tests", {"python", "pytest"}),
-        ("@echo done", {"echo"}),
-        ("$(VENV)/bin/ruff check .", {"ruff"}),
-        ("gunicorn app:app -w 4 | tee log", {"gunicorn", "tee"}),
+        ("NODE_ENV=production next build && jest --ci", {"next", "next build", "jest"}),
+        ("poetry run pytest -q", {"poetry", "poetry run", "pytest"}),
+        ("python -m pytest tests", {"python", "pytest", "pytest tests"}),
+        ("@echo done", {"echo", "echo done"}),
+        ("docker compose up -d", {"docker", "docker compose"}),
+        ("$(VENV)/bin/ruff check .", {"ruff", "ruff check"}),
+        ("gunicorn app:app -w 4 | tee out.log", {"gunicorn", "tee"}),
     ],
 )
-def test_command_words_name_the_programs_a_command_runs(command: str, words: set[str]) -> None:
+def test_command_words_name_the_programs_and_sub_commands_a_command_runs(
+    command: str, words: set[str]
+) -> None:
     assert command_words(command) == words
 
 
@@ -288,6 +293,9 @@ def test_first_match_agrees_with_pathspec_on_random_trees(paths: list[str], part
         ("imports", "python_jose", "python-jose"),
         ("imports", "sqlalchemy*", "sqlalchemy"),
         ("imports", "flask", None),
+        ("imports", "sqlalchemy.orm", "sqlalchemy"),
+        ("imports", "@nestjs/core/testing", "@nestjs/core"),
+        ("imports", "package:flutter/material.dart", "package:flutter"),
         ("config", "alembic.ini", "alembic.ini"),
         ("config", "*.ini", "alembic.ini"),
         ("scripts", "uvicorn", "uvicorn"),
@@ -300,7 +308,7 @@ def test_first_name_is_case_insensitive_glob_over_the_lists(
     snap = ProjectSnapshot(
         root=Path(os.sep),
         files=["Dockerfile", "alembic.ini"],
-        imports=["fastapi", "python-jose", "sqlalchemy"],
+        imports=["@nestjs/core", "fastapi", "package:flutter", "python-jose", "sqlalchemy"],
         config=["alembic.ini"],
         scripts=["uvicorn"],
     )

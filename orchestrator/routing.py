@@ -1,0 +1,414 @@
+"""Router: picks the agents for a phase by the rules written on their cards, and says why.
+
+Deterministic: the same catalogue, project and task give the same route, byte for byte.
+Every point of a score comes with a `Reason` naming the rule and what it matched. The
+weights live in `orchestrator._weights` and are explained in docs/routing.md.
+
+Work is split so a run pays for each thing once: the project is scanned once (the
+`ProjectSnapshot`), each card's rules are compiled and matched against the project once
+(`Router.__init__`), and a route only tokenizes the task and looks its words up in an
+index of every card's terms.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+from orchestrator._terms import Token, content_words, mentions, term, tokenize
+from orchestrator._weights import WEIGHTS, Weights
+from orchestrator.cards import AgentCard
+from orchestrator.phases import PhaseSpec, Pipeline, card_deliverables, serves
+from orchestrator.project import ProjectSnapshot
+
+Tier = Literal["primary", "secondary", "optional", "none"]
+
+PROJECT_TRIGGERS: dict[str, str] = {
+    "file_patterns": "file",
+    "files": "file",
+    "file": "file",
+    "imports": "import",
+    "import": "import",
+    "structure": "structure",
+    "config": "config",
+    "configs": "config",
+    "scripts": "script",
+    "script": "script",
+}
+"""Card trigger types matched against the project (card type -> reason trigger). Every
+other type (`keywords`, or anything a card invents) is matched against the task text."""
+
+
+class CardSource(Protocol):
+    """What the router needs from a catalogue; `orchestrator.catalog.Catalog` provides it."""
+
+    @property
+    def cards(self) -> Mapping[str, AgentCard]: ...
+
+    def resolve_collaborators(self, card: AgentCard) -> list[str]: ...
+
+
+class Reason(BaseModel):
+    """One rule of a card that matched, and the points it added."""
+
+    trigger: str
+    """The kind of rule: `agent`, `tech`, `keyword` (or the card's own task trigger type),
+    `implied:id|name|tech_stack|competency|purpose`, `file`, `import`, `structure`, `config`, `script`."""
+    pattern: str
+    """The rule as the card writes it (`django`, `*.py`, `Backend Python Developer`)."""
+    matched: str
+    """What it matched: the words of the task as written, or a project path or name."""
+    points: float
+    """Points added to the score, after the decay within its group."""
+
+
+class Candidate(BaseModel):
+    """One card that serves the phase, with its score and the reasons for it."""
+
+    id: str
+    score: float
+    """Sum of the reasons' points (two decimals)."""
+    priority: int | None
+    """The card's priority; breaks ties between equal scores."""
+    tier: Tier
+    reasons: list[Reason] = Field(default_factory=list)
+
+
+class Route(BaseModel):
+    """Who works on a task in one phase."""
+
+    phase: str
+    """Phase key (`design`)."""
+    primary: str | None
+    """The best candidate, or None when no card serves the phase or none scored enough."""
+    collaborators: list[str] = Field(default_factory=list)
+    """The primary's Works-with agents that serve the phase, best score first."""
+    candidates: list[Candidate] = Field(default_factory=list)
+    """Every card serving the phase, best first: score, then priority, then id."""
+
+
+class PlannedPhase(BaseModel):
+    """One phase of a plan: who works on it and what each of them must deliver."""
+
+    phase: str
+    label: str
+    primary: str | None
+    collaborators: list[str] = Field(default_factory=list)
+    deliverables: dict[str, list[str]] = Field(default_factory=dict)
+    """Agent id -> the deliverable items its card lists for this phase (primary first)."""
+    message: str | None = Field(default=None, exclude=True)
+    """Why the phase has no primary, for people; None when it has one."""
+    route: Route | None = Field(default=None, exclude=True)
+    """The full route behind this phase (candidates and reasons)."""
+
+
+@dataclass(frozen=True)
+class _Term:
+    """A card term matched against the task's words."""
+
+    words: tuple[str, ...]
+    group: Literal["agent", "explicit"]
+    trigger: str
+    pattern: str
+    points: float
+
+
+@dataclass(frozen=True)
+class _Match:
+    """A rule that matched, before the decay within its group decides its points."""
+
+    group: str
+    trigger: str
+    pattern: str
+    matched: str
+    points: float
+
+
+@dataclass
+class _CardRules:
+    """One card's rules, compiled once."""
+
+    card: AgentCard
+    terms: list[_Term]
+    implied: dict[str, tuple[str, float]]
+    """Implied word -> (source, base points before the 1/df factor)."""
+    project: list[tuple[str, str]]
+    """(reason trigger, pattern) for every project trigger."""
+
+
+_GROUPS = ("agent", "explicit", "implied", "project")
+
+
+class Router:
+    """Scores every card for a task and a phase against one project snapshot."""
+
+    def __init__(self, catalog: CardSource, snapshot: ProjectSnapshot, *, weights: Weights = WEIGHTS) -> None:
+        self.catalog = catalog
+        self.snapshot = snapshot
+        self.weights = weights
+        self._rules = {card.id: _compile(card, weights) for card in catalog.cards.values()}
+        self._ids = {card_id.lower(): card_id for card_id in self._rules}
+        df = Counter(word for rules in self._rules.values() for word in rules.implied)
+        self._terms: dict[str, list[tuple[str, _Term]]] = defaultdict(list)
+        self._implied: dict[str, list[tuple[str, str, float]]] = defaultdict(list)
+        for card_id, rules in self._rules.items():
+            for item in rules.terms:
+                self._terms[item.words[0]].append((card_id, item))
+            for word, (source, points) in rules.implied.items():
+                self._implied[word].append((card_id, source, points / df[word]))
+        self._project = {card_id: self._match_project(rules) for card_id, rules in self._rules.items()}
+
+    def route(self, task: str, phase: PhaseSpec) -> Route:
+        """The candidates for `phase`, best first, with the primary and its collaborators."""
+        tokens = tokenize(task)
+        term_hits, implied_hits = self._task_hits(tokens)
+        named = mentions(task)
+        serving = [card for card in self.catalog.cards.values() if serves(card, phase)]
+        candidates = [
+            self._candidate(card, task, tokens, named, term_hits[card.id], implied_hits[card.id])
+            for card in serving
+        ]
+        candidates.sort(key=_rank)
+        primary = candidates[0].id if candidates and candidates[0].score >= self.weights.optional else None
+        for index, candidate in enumerate(candidates):
+            candidate.tier = "primary" if index == 0 and primary else self._tier(candidate.score)
+        return Route(
+            phase=phase.key,
+            primary=primary,
+            collaborators=self._collaborators(primary, candidates),
+            candidates=candidates,
+        )
+
+    def _tier(self, score: float) -> Tier:
+        if score >= self.weights.secondary:
+            return "secondary"
+        return "optional" if score >= self.weights.optional else "none"
+
+    def _collaborators(self, primary: str | None, candidates: list[Candidate]) -> list[str]:
+        if primary is None:
+            return []
+        rank = {c.id: index for index, c in enumerate(candidates)}
+        listed = self.catalog.resolve_collaborators(self.catalog.cards[primary])
+        return sorted({i for i in listed if i in rank and i != primary}, key=rank.__getitem__)
+
+    def _task_hits(
+        self, tokens: list[Token]
+    ) -> tuple[dict[str, list[tuple[_Term, int, int]]], dict[str, list[tuple[str, str, float, int]]]]:
+        words = [t.word for t in tokens]
+        term_hits: dict[str, list[tuple[_Term, int, int]]] = defaultdict(list)
+        implied_hits: dict[str, list[tuple[str, str, float, int]]] = defaultdict(list)
+        for start, word in enumerate(words):
+            for card_id, item in self._terms.get(word, ()):
+                end = start + len(item.words)
+                if tuple(words[start:end]) == item.words:
+                    term_hits[card_id].append((item, start, end))
+            for card_id, source, points in self._implied.get(word, ()):
+                implied_hits[card_id].append((word, source, points, start))
+        return term_hits, implied_hits
+
+    def _candidate(
+        self,
+        card: AgentCard,
+        task: str,
+        tokens: list[Token],
+        named: dict[str, tuple[int, int]],
+        term_hits: list[tuple[_Term, int, int]],
+        implied_hits: list[tuple[str, str, float, int]],
+    ) -> Candidate:
+        matches: list[_Match] = []
+        used: set[int] = set()
+        mention = named.get(card.id.lower())
+        if mention is not None:
+            matches.append(
+                _Match("agent", "agent", card.id, task[mention[0] : mention[1]], self.weights.agent)
+            )
+            used |= {i for i, t in enumerate(tokens) if mention[0] <= t.start and t.end <= mention[1]}
+        seen: set[tuple[str, ...]] = set()
+        for item, start, end in sorted(term_hits, key=lambda h: (h[0].group != "agent", h[1] - h[2], h[1])):
+            span = set(range(start, end))
+            if span & used or item.words in seen:
+                continue
+            used |= span
+            seen.add(item.words)
+            text = task[tokens[start].start : tokens[end - 1].end]
+            matches.append(_Match(item.group, item.trigger, item.pattern, text, item.points))
+        counted: set[str] = set()
+        for word, source, points, position in implied_hits:
+            if position in used or word in counted:
+                continue
+            counted.add(word)
+            text = task[tokens[position].start : tokens[position].end]
+            matches.append(_Match("implied", f"implied:{source}", word, text, points))
+        matches.extend(self._project[card.id])
+        reasons = self._decay(matches)
+        score = round(sum(r.points for r in reasons), 2)
+        return Candidate(id=card.id, score=score, priority=card.priority, tier="none", reasons=reasons)
+
+    def _decay(self, matches: list[_Match]) -> list[Reason]:
+        """The k-th best match of a group earns `decay ** k` of its points; one agent mention counts."""
+        reasons: list[Reason] = []
+        for group in _GROUPS:
+            ranked = sorted((m for m in matches if m.group == group), key=lambda m: -m.points)
+            if group == "agent":
+                ranked = ranked[:1]
+            for k, match in enumerate(ranked):
+                points = round(match.points * self.weights.decay**k, 2)
+                reasons.append(
+                    Reason(trigger=match.trigger, pattern=match.pattern, matched=match.matched, points=points)
+                )
+        return reasons
+
+    def _match_project(self, rules: _CardRules) -> list[_Match]:
+        """The card's project triggers that match the snapshot; each project file or name counts once."""
+        found: list[_Match] = []
+        for trigger, pattern in dict.fromkeys(rules.project):
+            hit = self._project_hit(trigger, pattern)
+            if hit is not None:
+                found.append(_Match("project", trigger, pattern, hit[0], hit[1]))
+        found.sort(key=lambda m: -m.points)
+        unique: dict[str, _Match] = {}
+        for match in found:
+            unique.setdefault(match.matched, match)
+        return list(unique.values())
+
+    def _project_hit(self, trigger: str, pattern: str) -> tuple[str, float] | None:
+        weights, snap = self.weights.project, self.snapshot
+        if trigger == "file":
+            literal = not any(c in pattern for c in "*?[\\")
+            path = snap.first_match(pattern)
+            return (path, weights["file_name" if literal else "file"]) if path else None
+        if trigger == "structure":
+            path = snap.first_match(pattern)
+            return (path, weights["structure"]) if path else None
+        if trigger == "import":
+            name = snap.first_name("imports", pattern)
+            return (name, weights["import"]) if name else None
+        if trigger == "config":
+            if "/" in pattern.strip("/"):
+                name = snap.first_match(pattern)
+            else:
+                name = snap.first_name("config", pattern) or snap.first_name("names", pattern)
+            return (name, weights["config"]) if name else None
+        name = snap.first_name("scripts", pattern)
+        return (name, weights["script"]) if name else None
+
+
+def plan(router: Router, task: str, pipeline: Pipeline) -> list[PlannedPhase]:
+    """The whole run as it would happen, phase by phase, without calling a model."""
+    planned: list[PlannedPhase] = []
+    for phase in pipeline.phases:
+        route = router.route(task, phase)
+        deliverables: dict[str, list[str]] = {}
+        message = None
+        if route.primary is None:
+            message = _no_primary(route, phase)
+        else:
+            for agent_id in [route.primary, *route.collaborators]:
+                deliverables[agent_id] = card_deliverables(router.catalog.cards[agent_id], phase)
+        planned.append(
+            PlannedPhase(
+                phase=phase.key,
+                label=phase.label,
+                primary=route.primary,
+                collaborators=route.collaborators,
+                deliverables=deliverables,
+                message=message,
+                route=route,
+            )
+        )
+    return planned
+
+
+def plan_json(pipeline: Pipeline, planned: Iterable[PlannedPhase]) -> dict[str, Any]:
+    """The plan as `phasegraph plan --json` prints it."""
+    return {"pipeline": pipeline.name, "phases": [p.model_dump(mode="json") for p in planned]}
+
+
+def no_primary_message(route: Route, phase: PhaseSpec) -> str | None:
+    """Why a route has no primary, in one sentence; None when it has one."""
+    return None if route.primary is not None else _no_primary(route, phase)
+
+
+def _no_primary(route: Route, phase: PhaseSpec) -> str:
+    where = f"phase {phase.key} ({phase.label})"
+    if not route.candidates:
+        labels = ", ".join(phase.collects)
+        return f"{where}: no agent serves this phase (no card lists deliverables for {labels})"
+    best = route.candidates[0]
+    return f"{where}: no agent matched the task (best was {best.id} with {best.score:g} points)"
+
+
+def _rank(candidate: Candidate) -> tuple[float, float, str]:
+    priority = -candidate.priority if candidate.priority is not None else math.inf
+    return (-candidate.score, priority, candidate.id)
+
+
+def _compile(card: AgentCard, weights: Weights) -> _CardRules:
+    """Turn a card into the terms and patterns the router matches."""
+    tech = _tech_names(card)
+    terms: list[_Term] = []
+    for name in [card.name, *_aliases(card)]:
+        words = term(name)
+        if words:
+            terms.append(_Term(words, "agent", "agent", name, weights.agent))
+    project: list[tuple[str, str]] = []
+    for kind, patterns in card.triggers.items():
+        project_kind = PROJECT_TRIGGERS.get(kind)
+        for pattern in patterns:
+            if not pattern.strip():
+                continue
+            if project_kind is not None:
+                project.append((project_kind, pattern.strip()))
+                continue
+            words = term(pattern)
+            if not words:
+                continue
+            if kind == "keywords":
+                is_tech = any(words == item[: len(words)] for item in tech)
+                trigger, points = ("tech", weights.tech) if is_tech else ("keyword", weights.keyword)
+            else:
+                trigger, points = kind, weights.keyword
+            terms.append(_Term(words, "explicit", trigger, pattern.strip(), points))
+    return _CardRules(card=card, terms=terms, implied=_implied(card, weights), project=project)
+
+
+def _implied(card: AgentCard, weights: Weights) -> dict[str, tuple[str, float]]:
+    """Each content word of the card's id, name, tech stack, competencies and purpose, with its
+    strongest source."""
+    sources = {
+        "id": card.id.replace("-", " ").replace("_", " "),
+        "name": card.name,
+        "tech_stack": " ".join(card.tech_stack),
+        "competency": " ".join(card.competencies),
+        "purpose": card.purpose,
+    }
+    implied: dict[str, tuple[str, float]] = {}
+    for source, text in sources.items():
+        points = weights.implied[source]
+        for word in content_words(text):
+            if word not in implied or implied[word][1] < points:
+                implied[word] = (source, points)
+    return implied
+
+
+def _tech_names(card: AgentCard) -> list[tuple[str, ...]]:
+    """The technologies the card's Tech Stack names, one term each (`Vite + React` is two)."""
+    names: list[tuple[str, ...]] = []
+    for item in card.tech_stack:
+        for part in re.split(r",|\s[+&/]\s|\sand\s", item):
+            words = term(part)
+            if words:
+                names.append(words)
+    return names
+
+
+def _aliases(card: AgentCard) -> list[str]:
+    declared = card.metadata.get("aliases")
+    values = declared if isinstance(declared, list) else [declared] if declared else []
+    return [str(v) for v in values if str(v).strip()]
