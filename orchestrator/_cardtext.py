@@ -78,8 +78,13 @@ class Markdown:
     """Index of a fence that never closes (it runs to the end, as in CommonMark)."""
 
 
+_PLAIN_ASCII = re.compile(r"[*`~\x00-\x1f]")
+
+
 def plain(text: str) -> str:
     """Text without emoji, symbols, control characters, markdown emphasis or extra spaces."""
+    if text.isascii() and not _PLAIN_ASCII.search(text):
+        return " ".join(text.split())
     kept: list[str] = []
     for ch in text:
         if ch in "*`~\ufe0e\ufe0f":
@@ -105,38 +110,48 @@ def heading_title(text: str) -> str:
 
 
 def _fence_closes(line: str, marker: str) -> bool:
+    """A closing fence: the opening character at least as many times, nothing else, indent <= 3."""
     stripped = line.strip()
-    return (
-        len(line) - len(line.lstrip(" ")) <= 3
-        and stripped.startswith(marker)
-        and not stripped.lstrip(marker[0])
-    )
+    if not stripped.startswith(marker) or stripped.lstrip(marker[0]):
+        return False
+    return len(line) - len(line.lstrip(" ")) <= 3
+
+
+def _heading_text(raw: str) -> str:
+    """Heading words without an optional closing `#` sequence (`## Title ##`; `## C#` keeps its #)."""
+    text = raw.strip()
+    bare = text.rstrip("#")
+    if bare != text and (not bare or bare[-1] in " \t"):
+        return bare.rstrip()
+    return text
 
 
 def scan(lines: list[str], start: int) -> Markdown:
     """Locate code fences and the headings outside them."""
-    doc = Markdown(lines=lines, start=start, fenced=[False] * len(lines))
+    fenced = [False] * len(lines)
+    doc = Markdown(lines=lines, start=start, fenced=fenced)
     open_at: int | None = None
     marker = ""
     info = ""
     for i in range(start, len(lines)):
         line = lines[i]
+        first = line.lstrip(" ")[:1]
         if open_at is not None:
-            doc.fenced[i] = True
-            if _fence_closes(line, marker):
+            fenced[i] = True
+            if first == marker[0] and _fence_closes(line, marker):
                 doc.fences.append((open_at, i, info))
                 open_at = None
             continue
-        fence = _FENCE.match(line)
-        if fence and not (fence.group(1)[0] == "`" and "`" in fence.group(2)):
-            open_at, marker, info = i, fence.group(1), fence.group(2).strip()
-            doc.fenced[i] = True
-            continue
-        if line.startswith("#"):
+        if first in ("`", "~"):
+            fence = _FENCE.match(line)
+            if fence and not (fence.group(1)[0] == "`" and "`" in fence.group(2)):
+                open_at, marker, info = i, fence.group(1), fence.group(2).strip()
+                fenced[i] = True
+                continue
+        if first == "#" and line[0] == "#":
             heading = _HEADING.match(line)
             if heading:
-                text = (heading.group(2) or "").strip()
-                text = text.rstrip("#").rstrip() if text.rstrip("#") != text else text
+                text = _heading_text(heading.group(2) or "")
                 doc.headings.append(Heading(i, len(heading.group(1)), text, heading_key(text)))
     if open_at is not None:
         doc.fences.append((open_at, len(lines), info))

@@ -15,7 +15,7 @@ import unicodedata
 
 from orchestrator.errors import CardError
 
-_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+_NON_ASCII_RUN = re.compile(r"([^\x00-\x7f]+)")
 
 _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -133,7 +133,10 @@ def repair_mojibake(text: str) -> tuple[str, dict[str, int]]:
     show which codec broke the text, and weak ones (a single accented letter) are
     applied only with a codec that also has strong repairs in the same text.
     """
-    runs = _NON_ASCII_RUN.findall(text)
+    if text.isascii():
+        return text, {}
+    parts = _NON_ASCII_RUN.split(text)
+    runs = parts[1::2]
     options = {run: _repairs(run) for run in set(runs) if len(run) >= 2}
     evidence: dict[str, int] = {}
     for run in runs:
@@ -143,22 +146,14 @@ def repair_mojibake(text: str) -> tuple[str, dict[str, int]]:
     if not evidence:
         return text, {}
     ranked = sorted(evidence, key=lambda codec: -evidence[codec])
-    chosen: dict[str, tuple[str, str]] = {}
-    for run, found in options.items():
+    counts: dict[str, int] = {}
+    for index in range(1, len(parts), 2):
+        found = options.get(parts[index], {})
         best = next((c for c in ranked if c in found), None)
         if best is not None:
-            chosen[run] = (found[best], best)
-    counts: dict[str, int] = {}
-
-    def fix(match: re.Match[str]) -> str:
-        run = match.group(0)
-        repaired = chosen.get(run)
-        if repaired is None:
-            return run
-        counts[repaired[1]] = counts.get(repaired[1], 0) + 1
-        return repaired[0]
-
-    return _NON_ASCII_RUN.sub(fix, text), counts
+            parts[index] = found[best]
+            counts[best] = counts.get(best, 0) + 1
+    return "".join(parts), counts
 
 
 def repair_warning(counts: dict[str, int]) -> str | None:

@@ -1109,7 +1109,7 @@ class _CardReader:
         lines, fenced = self.lines, self.doc.fenced
         i = self.doc.start
         while i < len(lines):
-            cells = table_cells(lines[i]) if not fenced[i] else None
+            cells = table_cells(lines[i]) if not fenced[i] and "|" in lines[i] else None
             if not cells or snake(cells[0]) not in ("phase", "phases", "stage") or len(cells) < 2:
                 i += 1
                 continue
