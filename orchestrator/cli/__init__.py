@@ -22,7 +22,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-_COMMAND_MODULES = ("agents",)
+_COMMAND_MODULES = ("agents", "run", "routing")
 
 
 def _register() -> None:

@@ -1,0 +1,74 @@
+"""Where runs persist: LangGraph's SQLite or PostgreSQL checkpointer, plus its store.
+
+SQLite (a file under the project, zero set-up) is the default; a
+`postgresql://` URL selects PostgreSQL. The store beside the checkpointer holds the
+call journal, so a resumed run finds every model answer it already paid for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.store.base import BaseStore
+
+from orchestrator.errors import ConfigError
+
+DEFAULT_STATE = Path(".phasegraph") / "state.sqlite"
+
+
+@dataclass(frozen=True)
+class Persistence:
+    """An open checkpointer and store, and where they live (for messages)."""
+
+    saver: BaseCheckpointSaver[str]
+    store: BaseStore
+    where: str
+
+
+def describe(url: str | None, project_dir: Path) -> str:
+    """Where runs are kept, with any password in the URL hidden."""
+    if url and "://" in url and "@" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return url or str(project_dir / DEFAULT_STATE)
+
+
+@asynccontextmanager
+async def open_persistence(url: str | None, project_dir: Path) -> AsyncIterator[Persistence]:
+    """Open (and set up) the checkpointer and store for `url`, or the project's SQLite file."""
+    async with AsyncExitStack() as stack:
+        if url and url.startswith(("postgresql://", "postgres://")):
+            from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+            from langgraph.store.postgres.aio import AsyncPostgresStore
+
+            try:
+                pg_saver = await stack.enter_async_context(AsyncPostgresSaver.from_conn_string(url))
+                pg_store = await stack.enter_async_context(AsyncPostgresStore.from_conn_string(url))
+                await pg_saver.setup()
+                await pg_store.setup()
+            except Exception as exc:
+                raise ConfigError(
+                    f"checkpoint_url: cannot open PostgreSQL at {describe(url, project_dir)}: "
+                    f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                ) from None
+            yield Persistence(pg_saver, pg_store, describe(url, project_dir))
+            return
+        if url and not url.startswith("sqlite:"):
+            raise ConfigError(
+                f"checkpoint_url: unsupported URL {describe(url, project_dir)!r} "
+                "(use postgresql://... or sqlite:///path)"
+            )
+        path = Path(url.split(":///", 1)[1]) if url else project_dir / DEFAULT_STATE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+        from langgraph.store.sqlite.aio import AsyncSqliteStore
+
+        saver = await stack.enter_async_context(AsyncSqliteSaver.from_conn_string(str(path)))
+        store = await stack.enter_async_context(AsyncSqliteStore.from_conn_string(str(path)))
+        await saver.setup()
+        await store.setup()
+        yield Persistence(saver, store, str(path))

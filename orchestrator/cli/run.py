@@ -1,0 +1,362 @@
+"""`phasegraph run | resume | approve | reject | verify | runs`: drive pipeline runs."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from orchestrator.cli import app
+from orchestrator.cli._common import AgentsDirOption, JsonOption, ProjectDirOption, print_json
+from orchestrator.errors import ConfigError
+from orchestrator.events import Event
+from orchestrator.result import RunResult
+from orchestrator.settings import Settings, load_settings
+
+runs_app = typer.Typer(help="List and inspect runs.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+_err = Console(stderr=True, highlight=False)
+
+ProviderOption = Annotated[
+    str | None, typer.Option("--provider", help="openai | offline | replay | langchain (default: settings).")
+]
+ModelOption = Annotated[str | None, typer.Option("--model", help="Model name for the provider.")]
+CassetteOption = Annotated[
+    Path | None, typer.Option("--cassette", help="Cassette file for --provider replay.")
+]
+RecordOption = Annotated[
+    Path | None, typer.Option("--record", help="Append every model request/response to this cassette.")
+]
+OutOption = Annotated[Path | None, typer.Option("--out", help="Artifacts root (default .phasegraph/runs).")]
+CheckpointOption = Annotated[
+    str | None,
+    typer.Option(
+        "--checkpoint-url", help="postgresql://... or sqlite:///path (default: the project's SQLite)."
+    ),
+]
+MaxUsdOption = Annotated[
+    float | None, typer.Option("--max-usd", help="Stop the run before spending more USD.")
+]
+MaxTokensOption = Annotated[int | None, typer.Option("--max-tokens", help="Stop the run before more tokens.")]
+ChatModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--langchain-model", help="module:callable returning a LangChain chat model (--provider langchain)."
+    ),
+]
+UntilOption = Annotated[str | None, typer.Option("--until", help="Stop after this phase (key or label).")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+
+
+def _settings(**overrides: Any) -> Settings:
+    return load_settings(**overrides)
+
+
+def _chat_model(spec: str | None) -> Any:
+    if not spec:
+        return None
+    module, _, attr = spec.partition(":")
+    if not module or not attr:
+        raise ConfigError(f"--langchain-model {spec!r}: expected module:callable")
+    try:
+        factory = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"--langchain-model {spec!r}: {exc}") from None
+    return factory() if callable(factory) else factory
+
+
+def _progress(event: Event) -> None:
+    where = f"[dim]{event.phase}[/dim] " if event.phase else ""
+    styles = {
+        "phase_started": "[bold cyan]▶[/bold cyan]",
+        "agent_selected": "[green]●[/green]",
+        "handoff": "[magenta]→[/magenta]",
+        "deliverable_written": "  [dim]✓[/dim]",
+        "repair_requested": "[yellow]![/yellow]",
+        "gate_passed": "[green]✔[/green]",
+        "gate_failed": "[red]✘[/red]",
+        "awaiting_approval": "[yellow]⏸[/yellow]",
+        "run_started": "[bold]phasegraph[/bold]",
+        "run_finished": "[bold]■[/bold]",
+    }
+    mark = styles.get(event.kind)
+    if mark is None:
+        return
+    who = f"[bold]{event.agent}[/bold] " if event.agent and event.kind != "handoff" else ""
+    _err.print(f"{mark} {where}{who}{event.message}", markup=True, highlight=False, soft_wrap=True)
+
+
+def _runner(
+    settings: Settings, quiet: bool, as_json: bool, chat_model: str | None = None, record: Path | None = None
+) -> Any:
+    from orchestrator.run import Runner
+
+    provider = None
+    if record is not None or chat_model:
+        from orchestrator.providers import make_provider
+
+        provider = make_provider(settings, chat_model=_chat_model(chat_model), record_to=record)
+    return Runner(settings, provider=provider, on_event=None if quiet else _progress)
+
+
+def _run(coro: Coroutine[Any, Any, RunResult]) -> RunResult:
+    return asyncio.run(coro)
+
+
+def exit_code(result: RunResult) -> int:
+    """The documented exit code for a finished command (README, "Exit codes")."""
+    from orchestrator.run import provider_failed
+
+    if result.status == "completed":
+        return 0
+    if result.status == "budget_exceeded":
+        return 4
+    if result.status == "paused":
+        return 5 if result.error_type == "AwaitingApproval" else 0
+    if provider_failed(result):
+        return 3
+    if result.error_type in (None, "GateFailed"):
+        return 1
+    return 2
+
+
+def _finish(result: RunResult, as_json: bool, junit: Path | None = None) -> None:
+    if junit is not None:
+        from orchestrator.junit import write_junit
+
+        write_junit(result, junit)
+    if as_json:
+        print_json(result.model_dump(mode="json"))
+    else:
+        colour = {"completed": "green", "paused": "yellow"}.get(result.status, "red")
+        _err.print(f"[{colour}]{result.status}[/{colour}] {result.message}".rstrip(), highlight=False)
+        _err.print(f"artifacts: {result.run_dir}", highlight=False)
+        u = result.usage
+        _err.print(
+            f"usage: {u.calls} calls, {u.prompt_tokens} prompt + {u.completion_tokens} completion tokens, "
+            f"${u.cost_usd:.4f}",
+            highlight=False,
+        )
+        if result.status == "paused":
+            verb = "approve" if result.error_type == "AwaitingApproval" else "resume"
+            _err.print(f"continue with: phasegraph {verb} {result.run_id}", highlight=False)
+    raise typer.Exit(exit_code(result))
+
+
+@app.command()
+def run(
+    task: Annotated[str, typer.Argument(help="The software task, in words.")],
+    project_dir: ProjectDirOption = Path("."),
+    pipeline: Annotated[
+        str | None, typer.Option("--pipeline", help="Pipeline name (default, full, ...).")
+    ] = None,
+    phases: Annotated[
+        str | None, typer.Option("--phases", help="Only these phases, comma-separated.")
+    ] = None,
+    until: UntilOption = None,
+    provider: ProviderOption = None,
+    model: ModelOption = None,
+    cassette: CassetteOption = None,
+    record: RecordOption = None,
+    out: OutOption = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Use this run id.")] = None,
+    max_usd: MaxUsdOption = None,
+    max_tokens: MaxTokensOption = None,
+    checkpoint_url: CheckpointOption = None,
+    agents_dir: AgentsDirOption = None,
+    approval_gates: Annotated[
+        bool | None, typer.Option("--approval-gates/--no-approval-gates", help="Pause after every phase.")
+    ] = None,
+    from_run: Annotated[
+        str | None, typer.Option("--from", help="Earlier deliverables from this run.")
+    ] = None,
+    from_artifacts: Annotated[
+        Path | None, typer.Option("--from-artifacts", help="Earlier deliverables from this artifacts folder.")
+    ] = None,
+    langchain_model: ChatModelOption = None,
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Run TASK through the pipeline and write every deliverable under --out."""
+    from orchestrator.run import RunOptions
+
+    settings = _settings(
+        provider=provider,
+        model=model,
+        cassette=cassette,
+        out_dir=out,
+        max_usd=max_usd,
+        max_tokens=max_tokens,
+        checkpoint_url=checkpoint_url,
+    )
+    opts = RunOptions(
+        task=task,
+        project_dir=project_dir,
+        pipeline=pipeline,
+        phases=[p.strip() for p in phases.split(",") if p.strip()] if phases else (),
+        until=until,
+        run_id=run_id,
+        agents_dirs=agents_dir or [],
+        approval_gates=approval_gates,
+        from_run=from_run,
+        from_artifacts=from_artifacts,
+    )
+    runner = _runner(settings, quiet or as_json, as_json, langchain_model, record)
+    _finish(_run(runner.start(opts)), as_json)
+
+
+@app.command()
+def verify(
+    project_dir: ProjectDirOption = Path("."),
+    task: Annotated[str, typer.Option("--task", help="What to verify.")] = (
+        "Verify the project: run its tests and report on coverage, correctness and risks."
+    ),
+    from_run: Annotated[
+        str | None, typer.Option("--from", help="Earlier deliverables from this run.")
+    ] = None,
+    from_artifacts: Annotated[
+        Path | None, typer.Option("--from-artifacts", help="Earlier deliverables from this artifacts folder.")
+    ] = None,
+    junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")] = None,
+    pipeline: Annotated[
+        str | None, typer.Option("--pipeline", help="Pipeline whose verify phase runs.")
+    ] = None,
+    provider: ProviderOption = None,
+    model: ModelOption = None,
+    cassette: CassetteOption = None,
+    record: RecordOption = None,
+    out: OutOption = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Use this run id.")] = None,
+    max_usd: MaxUsdOption = None,
+    max_tokens: MaxTokensOption = None,
+    checkpoint_url: CheckpointOption = None,
+    agents_dir: AgentsDirOption = None,
+    langchain_model: ChatModelOption = None,
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Run only the Verify phase (for CI); each deliverable becomes a JUnit test case."""
+    from orchestrator.run import RunOptions
+
+    if from_run and from_artifacts:
+        raise ConfigError("use either --from RUN_ID or --from-artifacts DIR, not both")
+    settings = _settings(
+        provider=provider,
+        model=model,
+        cassette=cassette,
+        out_dir=out,
+        max_usd=max_usd,
+        max_tokens=max_tokens,
+        checkpoint_url=checkpoint_url,
+    )
+    opts = RunOptions(
+        task=task,
+        project_dir=project_dir,
+        pipeline=pipeline,
+        phases=["verify"],
+        run_id=run_id,
+        agents_dirs=agents_dir or [],
+        approval_gates=False,
+        from_run=from_run,
+        from_artifacts=from_artifacts,
+    )
+    runner = _runner(settings, quiet or as_json, as_json, langchain_model, record)
+    _finish(_run(runner.start(opts)), as_json, junit)
+
+
+@app.command()
+def resume(
+    run_id: Annotated[str, typer.Argument(help="The run to continue.")],
+    project_dir: ProjectDirOption = Path("."),
+    until: UntilOption = None,
+    max_usd: MaxUsdOption = None,
+    max_tokens: MaxTokensOption = None,
+    checkpoint_url: CheckpointOption = None,
+    cassette: CassetteOption = None,
+    langchain_model: ChatModelOption = None,
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Continue a run after a crash, a failure, a budget stop or --until."""
+    settings = _settings(
+        max_usd=max_usd, max_tokens=max_tokens, checkpoint_url=checkpoint_url, cassette=cassette
+    )
+    runner = _runner(settings, quiet or as_json, as_json, langchain_model)
+    _finish(_run(runner.resume(run_id, project_dir, until=until)), as_json)
+
+
+@app.command()
+def approve(
+    run_id: Annotated[str, typer.Argument(help="The paused run.")],
+    feedback: Annotated[str, typer.Option("--feedback", help="Notes for the next phase.")] = "",
+    project_dir: ProjectDirOption = Path("."),
+    until: UntilOption = None,
+    checkpoint_url: CheckpointOption = None,
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Approve the phase a run waits on, and continue."""
+    runner = _runner(_settings(checkpoint_url=checkpoint_url), quiet or as_json, as_json)
+    _finish(_run(runner.decide(run_id, project_dir, approve=True, text=feedback, until=until)), as_json)
+
+
+@app.command()
+def reject(
+    run_id: Annotated[str, typer.Argument(help="The paused run.")],
+    reason: Annotated[str, typer.Option("--reason", help="What to change; the phase re-runs with it.")],
+    project_dir: ProjectDirOption = Path("."),
+    until: UntilOption = None,
+    checkpoint_url: CheckpointOption = None,
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Reject the phase a run waits on; it runs again with the reason as feedback."""
+    runner = _runner(_settings(checkpoint_url=checkpoint_url), quiet or as_json, as_json)
+    _finish(_run(runner.decide(run_id, project_dir, approve=False, text=reason, until=until)), as_json)
+
+
+@runs_app.command("list")
+def runs_list(
+    project_dir: ProjectDirOption = Path("."),
+    checkpoint_url: CheckpointOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every run the checkpointer knows, newest first."""
+    from rich.table import Table
+
+    from orchestrator.run import Runner
+
+    rows = asyncio.run(Runner(_settings(checkpoint_url=checkpoint_url)).list(project_dir))
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("run id", "status", "pipeline", "phases", "task")
+    for row in rows:
+        table.add_row(
+            row["run_id"], row["status"], row["pipeline"], ",".join(row["phases"]), row["task"][:60]
+        )
+    Console().print(table)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="The run to show.")],
+    project_dir: ProjectDirOption = Path("."),
+    checkpoint_url: CheckpointOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A run's manifest, from its checkpoint."""
+    from orchestrator.artifacts import render_report
+    from orchestrator.run import Runner
+
+    result = asyncio.run(Runner(_settings(checkpoint_url=checkpoint_url)).show(run_id, project_dir))
+    if as_json:
+        print_json(result.model_dump(mode="json"))
+    else:
+        Console().print(render_report(result), markup=False, highlight=False)

@@ -1,0 +1,144 @@
+"""Deliverables: the output model an agent must fill, and the gate's substance check.
+
+For each (agent, phase) the card's listed deliverables become one required string
+field each, so a model using structured outputs cannot leave one out. The gate
+then checks that every field says something: not empty, not a placeholder.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+_PLACEHOLDER = re.compile(
+    r"^(?:tbd|tbc|todo|fixme|n/?a|none|null|nil|placeholder|lorem ipsum.*"
+    r"|to be (?:done|determined|decided|written)|coming soon|fill (?:me )?in(?: later)?"
+    r"|\.{2,}|…|-+|\?+)(?:\W.*)?$",
+    re.IGNORECASE | re.DOTALL,
+)
+_MIN_CHARS = 12
+"""Fewer visible characters than this cannot describe a deliverable."""
+
+
+def slug(text: str, max_len: int = 60) -> str:
+    """ASCII snake_case for a deliverable name: a field name and a file name at once."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    words = re.findall(r"[A-Za-z0-9]+", ascii_text.lower())
+    out = "_".join(words)[:max_len].strip("_")
+    return out or "deliverable"
+
+
+def field_names(items: Sequence[str]) -> dict[str, str]:
+    """Map each deliverable item to a unique field name, in card order."""
+    names: dict[str, str] = {}
+    used: set[str] = set()
+    for item in items:
+        base = slug(item)
+        name, n = base, 2
+        while name in used:
+            name, n = f"{base}_{n}", n + 1
+        used.add(name)
+        names[item] = name
+    return names
+
+
+def is_substantive(text: str | None) -> bool:
+    """False for empty text and for placeholders such as "TBD", "TODO: later" or "...".
+
+    A placeholder is a text that *starts* with a placeholder word and is short; a
+    long text that merely mentions "TODO" somewhere is real content.
+    """
+    if text is None:
+        return False
+    visible = " ".join(text.split())
+    if len(re.sub(r"\W", "", visible)) < _MIN_CHARS:
+        return False
+    return not (len(visible) <= 80 and _PLACEHOLDER.match(visible))
+
+
+def missing(values: dict[str, str | None], items: Sequence[str]) -> list[str]:
+    """The items (card order) whose text is absent or not substantive."""
+    return [item for item in items if not is_substantive(values.get(item))]
+
+
+def _literal(values: Sequence[str]) -> Any:
+    return cast(Any, Literal).__getitem__(tuple(values))
+
+
+def _model_name(agent: str, phase: str, suffix: str) -> str:
+    parts = re.findall(r"[A-Za-z0-9]+", f"{agent} {phase}")
+    return "".join(p[:1].upper() + p[1:] for p in parts) + suffix
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """An output model plus the way back from its fields to deliverable names."""
+
+    model: type[BaseModel]
+    fields: dict[str, str]
+    """Deliverable item -> field name."""
+    handoff_targets: tuple[str, ...]
+
+    def deliverables(self, output: BaseModel) -> dict[str, str]:
+        """Deliverable item -> text, in card order."""
+        data = output.model_dump()
+        return {item: str(data.get(name) or "") for item, name in self.fields.items()}
+
+    def handoffs(self, output: BaseModel) -> list[dict[str, Any]]:
+        """The handoffs the output asks for, as plain data (empty when none are allowed)."""
+        if not self.handoff_targets:
+            return []
+        raw = output.model_dump().get("handoffs") or []
+        return [dict(h) for h in raw]
+
+
+def output_spec(
+    agent: str,
+    phase: str,
+    items: Sequence[str],
+    *,
+    handoff_targets: Sequence[str] = (),
+    shareable: Sequence[str] = (),
+    suffix: str = "Output",
+) -> OutputSpec:
+    """Build the output model for `agent` in `phase`: one required field per item.
+
+    `handoff_targets` become the enum of `handoffs[].to`, so handing off to anyone
+    else cannot even be expressed; with no targets there is no `handoffs` field.
+    `shareable` are the items a handoff may pass on (`deliverables_needed`).
+    """
+    names = field_names(items)
+    fields: dict[str, Any] = {
+        name: (
+            str,
+            Field(title=item, description=f"The deliverable '{item}', complete and concrete, in markdown."),
+        )
+        for item, name in names.items()
+    }
+    if handoff_targets:
+        needed: Any = _literal(shareable) if shareable else str
+        handoff = create_model(
+            _model_name(agent, phase, "Handoff"),
+            __config__=ConfigDict(extra="forbid"),
+            to=(_literal(handoff_targets), Field(description="The collaborator to hand work to.")),
+            brief=(str, Field(description="What the collaborator must produce and why, in a few sentences.")),
+            deliverables_needed=(
+                list[needed],
+                Field(description="Which of your deliverables the collaborator needs to read."),
+            ),
+        )
+        fields["handoffs"] = (
+            list[handoff],
+            Field(description="Work to hand to collaborators; an empty list when none is needed."),
+        )
+    model = create_model(
+        _model_name(agent, phase, suffix),
+        __config__=ConfigDict(extra="forbid"),
+        **fields,
+    )
+    return OutputSpec(model=model, fields=names, handoff_targets=tuple(handoff_targets))

@@ -1,0 +1,496 @@
+"""Run: start, stop, resume and decide on a checkpointed pipeline run.
+
+A run is one LangGraph thread (thread id = run id) in the checkpointer. Its state
+holds the task, the phases, the routing decisions, every deliverable and every
+call's usage; its artifacts folder holds the same deliverables as files plus
+`manifest.json`. Any process can pick a run up again by its id.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator._log import get_logger
+from orchestrator.artifacts import read_manifest, safe_join, write_manifest
+from orchestrator.errors import (
+    BudgetExceeded,
+    ConfigError,
+    NotFound,
+    PhasegraphError,
+    ProviderError,
+)
+from orchestrator.events import Event, EventHandler
+from orchestrator.result import AgentResult, Deliverable, PhaseResult, Reason, RunResult
+from orchestrator.settings import Settings
+from orchestrator.usage import CallUsage, Usage
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,80}$")
+log = get_logger("phasegraph.run")
+
+
+@dataclass
+class RunOptions:
+    """What to run: the task, where, which phases, and what to start from."""
+
+    task: str
+    project_dir: Path = field(default_factory=lambda: Path("."))
+    pipeline: str | None = None
+    phases: Sequence[str] = ()
+    """Phase keys or labels to run (default: the whole pipeline)."""
+    until: str | None = None
+    """Stop after this phase; `resume` continues."""
+    run_id: str | None = None
+    agents_dirs: Sequence[Path] = ()
+    approval_gates: bool | None = None
+    from_run: str | None = None
+    """Take earlier phases' deliverables from this run's artifacts."""
+    from_artifacts: Path | None = None
+    """Take earlier phases' deliverables from this artifacts folder."""
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: `20261128-063012-3f9a`."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
+
+
+def out_dir_for(settings: Settings, project_dir: Path) -> Path:
+    """Where run folders go: `--out`, else `.phasegraph/runs` under the project."""
+    return (settings.out_dir or project_dir / ".phasegraph" / "runs").resolve()
+
+
+@dataclass
+class Session:
+    """One open run: its graph, context and checkpointer config; use inside `open_run`."""
+
+    run_id: str
+    graph: Any
+    ctx: Any
+    config: dict[str, Any]
+    run_dir: Path
+    on_event: EventHandler | None
+
+    async def execute(self, payload: Any, until: str | None = None) -> RunResult:
+        """Drive the graph until it ends, pauses or fails; always leave a manifest behind."""
+        interrupt_after = [f"{until}.gate"] if until else None
+        error: PhasegraphError | None = None
+        try:
+            async for mode, chunk in self.graph.astream(
+                payload,
+                self.config,
+                stream_mode=["custom", "updates"],
+                interrupt_after=interrupt_after,
+                durability="sync",
+            ):
+                if mode == "custom":
+                    self._event(Event.model_validate(chunk))
+                elif isinstance(chunk, dict) and any(str(k).endswith(".gate") for k in chunk):
+                    write_manifest(self.run_dir, await self.result())
+        except PhasegraphError as exc:
+            error = exc
+        result = await self.result(error)
+        write_manifest(self.run_dir, result)
+        self._event(
+            Event(
+                kind="run_finished",
+                run_id=self.run_id,
+                message=f"{result.status}: {result.message}",
+                data={"status": result.status, "usage": result.usage.model_dump()},
+            )
+        )
+        return result
+
+    async def result(self, error: PhasegraphError | None = None) -> RunResult:
+        """The run as it stands, in manifest form."""
+        snapshot = await self.graph.aget_state(self.config)
+        values: dict[str, Any] = dict(snapshot.values or {})
+        return build_result(self.ctx, values, snapshot, error, self.run_dir)
+
+    def _event(self, event: Event) -> None:
+        log.info(
+            event.kind,
+            run_id=event.run_id,
+            phase=event.phase,
+            agent=event.agent,
+            message=event.message,
+            **{k: v for k, v in event.data.items() if k in ("to", "path", "status")},
+        )
+        if self.on_event is not None:
+            self.on_event(event)
+
+
+def build_result(
+    ctx: Any, values: dict[str, Any], snapshot: Any, error: PhasegraphError | None, run_dir: Path
+) -> RunResult:
+    """Fold checkpoint state (and the error that stopped the run, if any) into a RunResult."""
+    phases: list[PhaseResult] = []
+    records = values.get("usage") or []
+    statuses = values.get("phase_status") or {}
+    outputs = values.get("outputs") or {}
+    for key in values.get("phases") or []:
+        spec = ctx.pipeline.phase(key)
+        st = statuses.get(key) or {}
+        route = (values.get("routes") or {}).get(key) or {}
+        reasons: list[Reason] = []
+        if route.get("candidates") and route.get("primary"):
+            top = next((c for c in route["candidates"] if c["id"] == route["primary"]), None)
+            reasons = [Reason.model_validate(r) for r in (top or {}).get("reasons", [])]
+        agents = [
+            _agent_result(o, records)
+            for o in sorted(
+                (o for o in outputs.values() if o["phase"] == key and not o.get("imported")),
+                key=lambda o: o["seq"],
+            )
+        ]
+        phase_usage = _sum(r for r in records if r["phase"] == key)
+        phases.append(
+            PhaseResult(
+                key=key,
+                label=spec.label,
+                name=spec.name,
+                status=st.get("status", "pending"),
+                primary=route.get("primary"),
+                reasons=reasons,
+                agents=agents,
+                missing=st.get("missing") or {},
+                message=st.get("message", ""),
+                usage=phase_usage,
+                run_dir=str(run_dir),
+            )
+        )
+    status, message, error_type = _status(phases, snapshot, error)
+    config = values.get("config") or {}
+    return RunResult(
+        run_id=values.get("run_id", ""),
+        status=status,
+        task=values.get("task", ""),
+        pipeline=config.get("pipeline", ""),
+        phases=phases,
+        usage=_sum(records),
+        provider=config.get("provider", ""),
+        model=config.get("model", ""),
+        message=message,
+        error_type=error_type,
+        run_dir=str(run_dir),
+    )
+
+
+def _sum(records: Any) -> Usage:
+    total = Usage()
+    for rec in records:
+        total = total.add(CallUsage.model_validate(rec["call"]))
+    return total
+
+
+def _agent_result(out: dict[str, Any], records: list[dict[str, Any]]) -> AgentResult:
+    return AgentResult(
+        id=out["agent"],
+        role=out["role"],
+        handed_off_by=out.get("handed_off_by"),
+        brief=out.get("brief", ""),
+        deliverables=[
+            Deliverable(
+                name=name, path=out["paths"][name], chars=len(text), repaired=name in out.get("repaired", [])
+            )
+            for name, text in out["deliverables"].items()
+        ],
+        usage=_sum(r for r in records if r["phase"] == out["phase"] and r["agent"] == out["agent"]),
+    )
+
+
+def _status(
+    phases: list[PhaseResult], snapshot: Any, error: PhasegraphError | None
+) -> tuple[Any, str, str | None]:
+    if isinstance(error, BudgetExceeded):
+        return "budget_exceeded", error.message, type(error).__name__
+    if error is not None:
+        return "failed", error.message, type(error).__name__
+    failed = [p for p in phases if p.status == "failed"]
+    if failed:
+        return "failed", f"phase {failed[0].key}: {failed[0].message}", "GateFailed"
+    if snapshot is not None and snapshot.next:
+        waiting = [t for t in snapshot.tasks if t.interrupts]
+        if waiting:
+            phase = waiting[0].name.split(".")[0]
+            for p in phases:
+                if p.key == phase:
+                    p.status = "paused"
+            return "paused", f"waiting for approval of phase {phase}", "AwaitingApproval"
+        nxt = snapshot.next[0].split(".")[0]
+        return "paused", f"stopped before phase {nxt}; `phasegraph resume` continues", None
+    return "completed", "", None
+
+
+def check_run_id(run_id: str) -> str:
+    if not _RUN_ID.match(run_id):
+        raise ConfigError(f"--run-id {run_id!r}: use letters, digits, '-' and '_' (at most 81 characters)")
+    return run_id
+
+
+def imported_outputs(source: Path, pipeline: Any) -> dict[str, Any]:
+    """Earlier deliverables from an artifacts folder, as state outputs marked imported."""
+    manifest = read_manifest(source)
+    outputs: dict[str, Any] = {}
+    for phase in manifest.phases:
+        texts = phase.deliverables
+        for agent in phase.agents:
+            outputs[f"{phase.key}/{agent.id}"] = {
+                "phase": phase.key,
+                "agent": agent.id,
+                "role": agent.role,
+                "handed_off_by": agent.handed_off_by,
+                "brief": agent.brief,
+                "depth": 0,
+                "seq": f"imported.{agent.id}",
+                "deliverables": texts.get(agent.id, {}),
+                "paths": {d.name: d.path for d in agent.deliverables},
+                "repaired": [],
+                "imported": True,
+            }
+    return outputs
+
+
+OnCall = Callable[[str, str], Awaitable[None]]
+
+
+def phase_keys(pipeline: Any, wanted: Sequence[str]) -> list[str]:
+    """Phase keys in pipeline order; `wanted` may use keys or labels."""
+    if not wanted:
+        return [p.key for p in pipeline.phases]
+    chosen = {pipeline.phase(w).key for w in wanted}
+    return [p.key for p in pipeline.phases if p.key in chosen]
+
+
+def run_dir_for(out_dir: Path, run_id: str) -> Path:
+    return safe_join(out_dir, check_run_id(run_id))
+
+
+def ensure_exists(run_id: str, values: dict[str, Any] | None, where: str) -> dict[str, Any]:
+    if not values or "task" not in values:
+        raise NotFound(f"run {run_id!r} not found in {where}")
+    return values
+
+
+def provider_failed(result: RunResult) -> bool:
+    return result.error_type is not None and result.error_type in _PROVIDER_ERRORS
+
+
+_PROVIDER_ERRORS = {cls.__name__ for cls in ProviderError.__subclasses__()} | {"ProviderError"}
+
+
+class Runner:
+    """Opens runs against one checkpointer; the CLI and `Orchestrator` both drive this."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        provider: Any | None = None,
+        chat_model: Any | None = None,
+        on_event: EventHandler | None = None,
+        on_call: OnCall | None = None,
+    ) -> None:
+        self.settings = settings
+        self._provider = provider
+        self._chat_model = chat_model
+        self.on_event = on_event
+        self.on_call = on_call
+
+    async def start(self, opts: RunOptions) -> RunResult:
+        """Start a new run and drive it until it ends or pauses."""
+        from orchestrator.phases import load_pipeline
+
+        project_dir = opts.project_dir.resolve()
+        if not project_dir.is_dir():
+            raise ConfigError(f"--project-dir {opts.project_dir}: not a directory")
+        run_id = check_run_id(opts.run_id) if opts.run_id else new_run_id()
+        pipeline_name = opts.pipeline or self.settings.pipeline
+        pipeline = load_pipeline(pipeline_name, project_dir=project_dir)
+        keys = phase_keys(pipeline, opts.phases)
+        out_dir = out_dir_for(self.settings, project_dir)
+        outputs: dict[str, Any] = {}
+        source = opts.from_artifacts or (run_dir_for(out_dir, opts.from_run) if opts.from_run else None)
+        if source is not None:
+            outputs = imported_outputs(Path(source), pipeline)
+        config = {
+            "pipeline": pipeline_name,
+            "project_dir": str(project_dir),
+            "out_dir": str(out_dir),
+            "agents_dirs": [str(Path(d).resolve()) for d in (*opts.agents_dirs, *self.settings.agents_dirs)],
+            "approval_gates": bool(
+                self.settings.approval_gates if opts.approval_gates is None else opts.approval_gates
+            ),
+            "provider": self._provider.name if self._provider is not None else self.settings.provider,
+            "model": self._provider.model if self._provider is not None else self.settings.model,
+            "cassette": str(self.settings.cassette) if self.settings.cassette else None,
+            "phases": keys,
+        }
+        state = {"run_id": run_id, "task": opts.task, "phases": keys, "config": config, "outputs": outputs}
+        async with self._open(run_id, config, fresh=True) as session:
+            session._event(
+                Event(
+                    kind="run_started",
+                    run_id=run_id,
+                    message=opts.task,
+                    data={"phases": keys, "run_dir": str(session.run_dir)},
+                )
+            )
+            return await session.execute(state, until=opts.until)
+
+    async def resume(self, run_id: str, project_dir: Path, *, until: str | None = None) -> RunResult:
+        """Continue a run that stopped (crash, `--until`, budget, provider failure)."""
+        config = await self._stored_config(run_id, project_dir)
+        async with self._open(run_id, config) as session:
+            snapshot = await session.graph.aget_state(session.config)
+            if any(t.interrupts for t in snapshot.tasks):
+                return await session.result()
+            if not snapshot.next:
+                return await session.result()
+            return await session.execute(None, until=until)
+
+    async def decide(
+        self, run_id: str, project_dir: Path, *, approve: bool, text: str = "", until: str | None = None
+    ) -> RunResult:
+        """Approve (with optional feedback for the next phase) or reject (with a reason) a paused phase."""
+        from langgraph.types import Command
+
+        config = await self._stored_config(run_id, project_dir)
+        async with self._open(run_id, config) as session:
+            snapshot = await session.graph.aget_state(session.config)
+            if not any(t.interrupts for t in snapshot.tasks):
+                raise ConfigError(f"run {run_id} is not waiting for approval")
+            if not approve and not text.strip():
+                raise ConfigError("reject needs a reason (--reason TEXT)")
+            return await session.execute(Command(resume={"approve": approve, "text": text}), until=until)
+
+    async def show(self, run_id: str, project_dir: Path) -> RunResult:
+        """The run as its checkpoint has it now."""
+        config = await self._stored_config(run_id, project_dir)
+        async with self._open(run_id, config) as session:
+            return await session.result()
+
+    async def list(self, project_dir: Path) -> list[dict[str, Any]]:
+        """Every run in the checkpointer: id, task, status, from the latest checkpoint of each."""
+        from orchestrator.checkpoint import open_persistence
+
+        rows: dict[str, dict[str, Any]] = {}
+        async with open_persistence(self.settings.checkpoint_url, project_dir.resolve()) as pers:
+            async for item in pers.saver.alist(None):
+                thread = item.config["configurable"]["thread_id"]
+                if thread in rows or item.config["configurable"].get("checkpoint_ns"):
+                    continue
+                values = item.checkpoint.get("channel_values") or {}
+                if "task" not in values:
+                    continue
+                rows[thread] = {
+                    "run_id": thread,
+                    "task": values["task"],
+                    "phases": values.get("phases", []),
+                    "pipeline": (values.get("config") or {}).get("pipeline", ""),
+                    "updated": item.checkpoint.get("ts", ""),
+                }
+        for row in rows.values():
+            try:
+                row["status"] = (await self.show(row["run_id"], project_dir)).status
+            except PhasegraphError:
+                row["status"] = "unknown"
+        return sorted(rows.values(), key=lambda r: str(r["updated"]), reverse=True)
+
+    async def _stored_config(self, run_id: str, project_dir: Path) -> dict[str, Any]:
+        from orchestrator.checkpoint import open_persistence
+
+        check_run_id(run_id)
+        async with open_persistence(self.settings.checkpoint_url, project_dir.resolve()) as pers:
+            found = await pers.saver.aget_tuple({"configurable": {"thread_id": run_id, "checkpoint_ns": ""}})
+            values = ensure_exists(
+                run_id, found.checkpoint.get("channel_values") if found else None, pers.where
+            )
+        return dict(values["config"])
+
+    def _open(
+        self, run_id: str, config: dict[str, Any], *, fresh: bool = False
+    ) -> AbstractAsyncContextManager[Session]:
+        return _open_session(self, run_id, config, fresh=fresh)
+
+
+@asynccontextmanager
+async def _open_session(
+    runner: Runner, run_id: str, config: dict[str, Any], *, fresh: bool
+) -> AsyncIterator[Session]:
+    from orchestrator._graph import RunContext, build_graph
+    from orchestrator.catalog import Catalog
+    from orchestrator.checkpoint import open_persistence
+    from orchestrator.journal import CallJournal
+    from orchestrator.phases import load_pipeline
+    from orchestrator.project import ProjectSnapshot
+    from orchestrator.prompts import PromptBook
+    from orchestrator.providers import make_provider
+    from orchestrator.routing import Router
+    from orchestrator.usage import UsageLimits
+
+    settings = runner.settings
+    project_dir = Path(config["project_dir"])
+    out_dir = Path(config["out_dir"])
+    run_dir = run_dir_for(out_dir, run_id)
+    catalog = Catalog.load([Path(d) for d in config["agents_dirs"]], project_dir=project_dir)
+    pipeline = load_pipeline(config["pipeline"], project_dir=project_dir)
+    snapshot = ProjectSnapshot.scan(project_dir)
+    provider = runner._provider
+    owns_provider = provider is None
+    if provider is None:
+        overrides: dict[str, Any] = {"provider": config["provider"], "model": config["model"]}
+        if config.get("cassette") and not settings.cassette:
+            overrides["cassette"] = Path(config["cassette"])
+        provider = make_provider(settings.model_copy(update=overrides), chat_model=runner._chat_model)
+    async with open_persistence(settings.checkpoint_url, project_dir) as pers:
+        if fresh:
+            existing = await pers.saver.aget_tuple(
+                {"configurable": {"thread_id": run_id, "checkpoint_ns": ""}}
+            )
+            if existing is not None:
+                raise ConfigError(
+                    f"--run-id {run_id}: a run with this id already exists (use `phasegraph resume`)"
+                )
+        ctx = RunContext(
+            settings=settings,
+            catalog=catalog,
+            pipeline=pipeline,
+            snapshot=snapshot,
+            router=Router(catalog, snapshot),
+            provider=provider,
+            prompts=PromptBook([project_dir / "prompts"]),
+            journal=CallJournal(pers.store, run_id),
+            limits=UsageLimits(max_tokens=settings.max_tokens, max_usd=settings.max_usd),
+            run_dir=run_dir,
+            run_id=run_id,
+            approval_gates=bool(config.get("approval_gates")),
+            on_call=runner.on_call,
+        )
+        stored = await pers.saver.aget_tuple({"configurable": {"thread_id": run_id, "checkpoint_ns": ""}})
+        keys = list(((stored.checkpoint.get("channel_values") or {}).get("phases") or []) if stored else [])
+        graph = build_graph(ctx, keys or _phases_from(config, pipeline)).compile(
+            checkpointer=pers.saver, store=pers.store
+        )
+        session = Session(
+            run_id=run_id,
+            graph=graph,
+            ctx=ctx,
+            config={"configurable": {"thread_id": run_id}, "recursion_limit": settings.max_steps},
+            run_dir=run_dir,
+            on_event=runner.on_event,
+        )
+        try:
+            yield session
+        finally:
+            if owns_provider:
+                await provider.aclose()
+
+
+def _phases_from(config: dict[str, Any], pipeline: Any) -> list[str]:
+    return list(config.get("phases") or [p.key for p in pipeline.phases])

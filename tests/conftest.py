@@ -1,0 +1,98 @@
+"""Shared fixtures: example projects, a scripted offline provider, a PostgreSQL URL."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.providers.base import ModelRequest, ModelResponse, Provider, T
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "fastapi-service"
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the example FastAPI project, so runs can write under it."""
+    dest = tmp_path / "project"
+    shutil.copytree(EXAMPLE, dest)
+    return dest
+
+
+class ScriptedProvider(Provider):
+    """Offline answers with chosen fields overridden, handoffs forced, and every request kept.
+
+    `force` maps a field name to the text it always gets (e.g. "TBD" to starve the
+    gate); `force_once` does so for the first answer only; `handoffs` lists the
+    collaborators every agent hands off to when its schema allows them.
+    """
+
+    __test__ = False
+
+    def __init__(
+        self,
+        *,
+        force: dict[str, str] | None = None,
+        force_once: dict[str, str] | None = None,
+        handoffs: list[str] | None = None,
+    ) -> None:
+        from orchestrator.providers import make_provider
+        from orchestrator.settings import load_settings
+
+        self.inner = make_provider(load_settings(provider="offline"))
+        self.name = "offline"
+        self.model = self.inner.model
+        self.force = force or {}
+        self.force_once = dict(force_once or {})
+        self.handoffs = handoffs
+        self.requests: list[ModelRequest[Any]] = []
+
+    async def complete(self, request: ModelRequest[T]) -> ModelResponse[T]:
+        self.requests.append(request)
+        response = await self.inner.complete(request)
+        data = response.output.model_dump(mode="json")
+        for name, value in self.force.items():
+            if name in data:
+                data[name] = value
+        for name in list(self.force_once):
+            if name in data:
+                data[name] = self.force_once.pop(name)
+        if self.handoffs is not None and "handoffs" in data:
+            allowed = _enum_of_to(request.output_model)
+            data["handoffs"] = [
+                {"to": t, "brief": f"Please cover your part of: {t}.", "deliverables_needed": []}
+                for t in self.handoffs
+                if t in allowed
+            ]
+        output = request.output_model.model_validate(data)
+        return ModelResponse(output=output, usage=response.usage, raw=json.dumps(data))
+
+    def calls_for(self, agent: str) -> int:
+        return sum(1 for r in self.requests if r.agent == agent)
+
+
+def _enum_of_to(model: type[Any]) -> list[str]:
+    schema = model.model_json_schema()
+    for definition in schema.get("$defs", {}).values():
+        to = definition.get("properties", {}).get("to")
+        if to:
+            return list(to.get("enum") or [to.get("const")])
+    return []
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """The local PostgreSQL, or a skip that says why."""
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            pass
+    except OSError:
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    yield PG_URL
