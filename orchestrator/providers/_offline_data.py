@@ -137,7 +137,7 @@ class OfflineData:
         return _fit(text, low, high)
 
     def _prose(self, schema: Mapping[str, Any], label: str) -> str:
-        title = str(schema.get("title") or label)
+        title = label
         description = str(schema.get("description") or "").strip().rstrip(".")
         sentences = [f"Offline output for “{title}”."]
         if description:
@@ -279,8 +279,11 @@ _NO_VALUE: Any = object()
 
 
 def _title(schema: Mapping[str, Any], name: str) -> str:
+    """A title the author wrote, else the field name in words (pydantic's `Api Design` is neither)."""
     title = schema.get("title")
-    return str(title) if isinstance(title, str) and title else humanize(name)
+    if isinstance(title, str) and title and title != name.replace("_", " ").title():
+        return title
+    return humanize(name)
 
 
 def _is_object(schema: Mapping[str, Any]) -> bool:
