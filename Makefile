@@ -20,9 +20,13 @@ typecheck: $(STAMP)
 test: lint typecheck
 	$(VENV)/bin/pytest
 
+DEMO_TASK := Add JWT authentication to the FastAPI notes service
+DEMO_DIR  := examples/fastapi-service
+
 demo: $(STAMP)
 	$(VENV)/bin/phasegraph agents list
-	$(VENV)/bin/phasegraph agents show backend-python
+	$(VENV)/bin/phasegraph plan "$(DEMO_TASK)" --project-dir $(DEMO_DIR)
+	$(VENV)/bin/phasegraph run "$(DEMO_TASK)" --project-dir $(DEMO_DIR) --provider offline
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
