@@ -175,7 +175,12 @@ class Router:
             for card in serving
         ]
         candidates.sort(key=_rank)
-        primary = candidates[0].id if candidates and candidates[0].score >= self.weights.optional else None
+        primary = None
+        if candidates and (
+            candidates[0].score >= self.weights.optional
+            or self._understood(task, tokens, named, term_hits, implied_hits)
+        ):
+            primary = candidates[0].id
         for index, candidate in enumerate(candidates):
             candidate.tier = "primary" if index == 0 and primary else self._tier(candidate.score)
         return Route(
@@ -184,6 +189,33 @@ class Router:
             collaborators=self._collaborators(primary, candidates),
             candidates=candidates,
         )
+
+    def _understood(
+        self,
+        task: str,
+        tokens: list[Token],
+        named: dict[str, tuple[int, int]],
+        term_hits: dict[str, list[tuple[_Term, int, int]]],
+        implied_hits: dict[str, list[tuple[str, str, float, int]]],
+    ) -> bool:
+        """True when any card of the catalogue, serving this phase or not, scores enough.
+
+        Then a phase whose own cards all scored too little still gets its best-ranked card:
+        the task is real, and the phase (documenting, sharing, reviewing) needs someone.
+        """
+        for card_id, rules in self._rules.items():
+            if (
+                card_id in term_hits
+                or card_id in implied_hits
+                or self._project[card_id]
+                or card_id.lower() in named
+            ):
+                candidate = self._candidate(
+                    rules.card, task, tokens, named, term_hits[card_id], implied_hits[card_id]
+                )
+                if candidate.score >= self.weights.optional:
+                    return True
+        return False
 
     def _tier(self, score: float) -> Tier:
         if score >= self.weights.secondary:

@@ -371,9 +371,24 @@ def test_tiers_follow_the_documented_thresholds(task: str, expected: dict[str, s
 
 def test_only_cards_serving_the_phase_are_candidates() -> None:
     cards = [card("builder", keywords=["x"], phases=["5b"]), card("designer", keywords=["y"], phases=["2"])]
-    route = router(cards).route("x", DESIGN)
+    route = router(cards).route("x y", DESIGN)
     assert [c.id for c in route.candidates] == ["designer"]
-    assert route.primary is None
+
+
+def test_phase_whose_cards_match_nothing_falls_back_to_its_best_ranked_card_when_the_task_matched() -> None:
+    cards = [
+        card("builder", keywords=["x"], phases=["5b"]),
+        card("writer-low", phases=["2"], priority=10),
+        card("writer-high", phases=["2"], priority=60),
+    ]
+    route = router(cards).route("x", DESIGN)
+    assert route.primary == "writer-high"
+    assert [c.tier for c in route.candidates] == ["primary", "none"]
+
+
+def test_without_any_match_in_the_catalogue_there_is_no_fallback() -> None:
+    cards = [card("builder", keywords=["x"], phases=["5b"]), card("writer", phases=["2"])]
+    assert router(cards).route("y", DESIGN).primary is None
 
 
 def test_phase_nobody_serves_has_no_primary_and_says_why() -> None:

@@ -1,0 +1,192 @@
+"""`phasegraph route` and `phasegraph plan`: who would work on a task, and why, without a model.
+
+Both read the catalogue (flags, `PHASEGRAPH_AGENTS_DIRS`, the project's `./agents`, the
+built-in cards), scan the project once, and score the cards. Nothing from the model
+stack is imported, so they start fast and cost nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from orchestrator.catalog import Catalog
+from orchestrator.cli import app
+from orchestrator.cli._common import AgentsDirOption, JsonOption, ProjectDirOption, print_json
+from orchestrator.errors import NotFound
+from orchestrator.phases import PhaseSpec, Pipeline, find_phase, load_pipeline
+from orchestrator.project import ProjectSnapshot
+from orchestrator.routing import (
+    Candidate,
+    PlannedPhase,
+    Reason,
+    Route,
+    Router,
+    no_primary_message,
+    plan,
+    plan_json,
+)
+from orchestrator.settings import load_settings
+
+TaskArgument = Annotated[str, typer.Argument(metavar="TASK", help="The task, in plain words.")]
+PipelineOption = Annotated[
+    str | None,
+    typer.Option("--pipeline", help="Pipeline name (phases/pipelines/NAME.yaml); default from settings."),
+]
+PhaseOption = Annotated[
+    str | None,
+    typer.Option("--phase", help="Phase key or label (design, 5b, ...); default: the pipeline's first."),
+]
+ApprovalGatesOption = Annotated[
+    bool, typer.Option("--approval-gates", help="Plan as if every phase waited for a person's approval.")
+]
+
+
+@app.command("route")
+def route_command(
+    task: TaskArgument,
+    project_dir: ProjectDirOption = Path("."),
+    phase: PhaseOption = None,
+    agents_dir: AgentsDirOption = None,
+    pipeline: PipelineOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Score every agent for TASK in one phase and show why; exit 1 when no agent fits."""
+    router, chosen = _router(agents_dir, project_dir, pipeline)
+    spec = _phase(chosen, phase, project_dir)
+    route = router.route(task, spec)
+    if json_output:
+        print_json(route.model_dump(mode="json"))
+    else:
+        _print_route(route, spec)
+    message = no_primary_message(route, spec)
+    if message is not None:
+        _fail(message)
+
+
+@app.command("plan")
+def plan_command(
+    task: TaskArgument,
+    project_dir: ProjectDirOption = Path("."),
+    pipeline: PipelineOption = None,
+    agents_dir: AgentsDirOption = None,
+    approval_gates: ApprovalGatesOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """The whole run for TASK, phase by phase, with no model call; exit 1 when a phase has no agent."""
+    router, chosen = _router(agents_dir, project_dir, pipeline)
+    if approval_gates or load_settings().approval_gates:
+        chosen = chosen.with_approval_gates()
+    planned = plan(router, task, chosen)
+    if json_output:
+        print_json(plan_json(chosen, planned))
+    else:
+        _print_plan(chosen, planned)
+    messages = [p.message for p in planned if p.message]
+    if messages:
+        _fail(*messages)
+
+
+def _router(
+    agents_dir: list[Path] | None, project_dir: Path, pipeline: str | None
+) -> tuple[Router, Pipeline]:
+    """One scan, one catalogue, one pipeline: everything a route or plan reads."""
+    settings = load_settings()
+    snapshot = ProjectSnapshot.scan(project_dir)
+    catalog = Catalog.load([*(agents_dir or []), *settings.agents_dirs], project_dir=project_dir)
+    chosen = load_pipeline(pipeline or settings.pipeline, project_dir=project_dir)
+    return Router(catalog, snapshot), chosen
+
+
+def _phase(pipeline: Pipeline, wanted: str | None, project_dir: Path) -> PhaseSpec:
+    """The pipeline's phase, else any phase file by key or label, else the pipeline's first."""
+    if wanted is None:
+        return pipeline.phases[0]
+    try:
+        return pipeline.phase(wanted)
+    except NotFound:
+        return find_phase(wanted, project_dir=project_dir)
+
+
+def _fail(*messages: str) -> None:
+    for message in messages:
+        print(f"phasegraph: {message}", file=sys.stderr)
+    raise typer.Exit(1)
+
+
+def _console() -> Console:
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+def _print_route(route: Route, phase: PhaseSpec) -> None:
+    console = _console()
+    console.print(
+        f"[bold]{escape(phase.name)}[/] ({escape(phase.key)}, phase {escape(phase.label)}): "
+        f"primary [bold]{escape(route.primary or '-')}[/]"
+        + (f", with {escape(', '.join(route.collaborators))}" if route.collaborators else "")
+    )
+    shown = [c for c in route.candidates if c.score > 0]
+    if not shown:
+        console.print(f"No agent matched; {len(route.candidates)} serve this phase.", markup=False)
+        return
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("#", "agent", "score", "priority", "tier"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("reasons", overflow="fold")
+    for rank, candidate in enumerate(shown, start=1):
+        table.add_row(*_candidate_row(rank, candidate))
+    console.print(table)
+    hidden = len(route.candidates) - len(shown)
+    if hidden:
+        console.print(f"{hidden} more serve this phase but matched nothing.", markup=False)
+
+
+def _candidate_row(rank: int, candidate: Candidate) -> list[str]:
+    return [
+        str(rank),
+        escape(candidate.id),
+        f"{candidate.score:g}",
+        "" if candidate.priority is None else str(candidate.priority),
+        candidate.tier,
+        "\n".join(_reason(r) for r in candidate.reasons),
+    ]
+
+
+def _reason(reason: Reason) -> str:
+    shown = reason.pattern
+    if reason.matched.lower() != reason.pattern.lower():
+        shown = f"{reason.pattern} ~ {reason.matched}"
+    return escape(f"+{reason.points:g} {reason.trigger}: {shown}")
+
+
+def _print_plan(pipeline: Pipeline, planned: list[PlannedPhase]) -> None:
+    console = _console()
+    console.print(f"Pipeline [bold]{escape(pipeline.name)}[/]: {escape(pipeline.description)}")
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("phase", "gate", "agent", "role"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("deliverables", overflow="fold")
+    gates = {p.key: p.gate for p in pipeline.phases}
+    for item in planned:
+        phase, gate = escape(f"{item.label} {item.phase}"), gates[item.phase]
+        if item.primary is None:
+            table.add_row(phase, gate, "-", "", escape(item.message or ""), end_section=True)
+            continue
+        agents = list(item.deliverables)
+        for index, agent in enumerate(agents):
+            table.add_row(
+                phase if index == 0 else "",
+                gate if index == 0 else "",
+                escape(agent),
+                "primary" if agent == item.primary else "collaborator",
+                escape("; ".join(item.deliverables[agent])),
+                end_section=index == len(agents) - 1,
+            )
+    console.print(table)
