@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -118,6 +119,8 @@ class RequestLog:
     """Injected delay before the answer."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    prompt_sha: str | None = None
+    """sha256 of the request's messages: the same prompt asked twice has the same value."""
 
 
 class FakeOpenAI:
@@ -353,6 +356,9 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         metadata = body["metadata"] if isinstance(body.get("metadata"), dict) else {}
         entry.agent = self.headers.get("X-Phasegraph-Agent") or metadata.get("agent")
+        entry.prompt_sha = hashlib.sha256(
+            json.dumps(body.get("messages"), sort_keys=True).encode("utf-8")
+        ).hexdigest()
         entry.phase = self.headers.get("X-Phasegraph-Phase") or metadata.get("phase")
         entry.run = self.headers.get("X-Phasegraph-Run") or metadata.get("run")
         cfg, fault, latency, rpm_wait = owner._draw()
