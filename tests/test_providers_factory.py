@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -93,11 +94,20 @@ def test_importing_the_providers_package_does_not_load_the_network_stack() -> No
         ("Incorrect API key provided: sk-proj-abc123def456", "sk-proj-abc123def456"),
         ("Authorization: Bearer eyJhbGciOi.payload", "eyJhbGciOi.payload"),
         ('{"api_key": "k-9f8e7d6c"}', "k-9f8e7d6c"),
+        ("OPENAI_API_KEY=k-short", "k-short"),
+        ("Authorization: Basic dXNlcjpwYXNz", "dXNlcjpwYXNz"),
         ("my key is hunter2-longer-secret", "hunter2-longer-secret"),
     ],
 )
 def test_redact_hides_keys_and_tokens(text: str, hidden: str) -> None:
     assert hidden not in redact(text, secrets=["hunter2-longer-secret"])
+
+
+def test_redacting_json_text_keeps_it_json() -> None:
+    text = json.dumps({"prompt": 'headers: {"Authorization": "Bearer abc.def", "api_key": "xyz"}'})
+    shown = json.loads(redact(text))
+    assert "abc.def" not in shown["prompt"]
+    assert "xyz" not in shown["prompt"]
 
 
 class Finding(BaseModel):

@@ -21,18 +21,46 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from orchestrator.providers._retry import RetryPolicy
+    from orchestrator.providers.langchain import LangChainProvider
+    from orchestrator.providers.openai import OpenAIProvider
+    from orchestrator.providers.replay import Cassette, RecordingProvider, ReplayProvider
     from orchestrator.settings import Settings
 
 __all__ = [
+    "Cassette",
+    "LangChainProvider",
     "Message",
     "MeteredProvider",
     "ModelRequest",
     "ModelResponse",
     "OfflineProvider",
+    "OpenAIProvider",
     "Provider",
+    "RecordingProvider",
+    "ReplayProvider",
+    "RetryPolicy",
     "make_provider",
     "metered",
 ]
+
+_LAZY = {
+    "Cassette": "orchestrator.providers.replay",
+    "LangChainProvider": "orchestrator.providers.langchain",
+    "OpenAIProvider": "orchestrator.providers.openai",
+    "RecordingProvider": "orchestrator.providers.replay",
+    "ReplayProvider": "orchestrator.providers.replay",
+    "RetryPolicy": "orchestrator.providers._retry",
+}
+"""Exported names whose modules load the network stack: imported on first use."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'orchestrator.providers' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
 
 
 def make_provider(

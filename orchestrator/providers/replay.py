@@ -9,6 +9,7 @@ a request the cassette does not hold is a `ReplayMiss`, never a silent fallback.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Sequence
@@ -56,15 +57,18 @@ class Cassette:
 
     def append(self, request: ModelRequest[Any], response: ModelResponse[Any]) -> None:
         """Add one call at the end of the file (created with its folder if needed)."""
+        # The request is for people reading the file: mask anything key-like in it. The
+        # response must replay byte for byte, so only known secrets are masked there.
+        shown_request = json.loads(redact(json.dumps(request.normalised()), self._secrets))
         entry = CassetteEntry(
             hash=request.fingerprint(),
             agent=request.agent,
             phase=request.phase,
-            request=request.normalised(),
-            response=response.raw,
+            request=shown_request,
+            response=redact(response.raw, self._secrets, patterns=False),
             usage=response.usage,
         )
-        line = redact(entry.model_dump_json(), self._secrets)
+        line = entry.model_dump_json()
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as handle:
