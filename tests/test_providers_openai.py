@@ -388,3 +388,17 @@ async def test_retry_logs_say_who_and_which_attempt_without_the_key(
     assert (call["attempts"], call["prompt_tokens"], call["completion_tokens"]) == (2, 120, 30)
     assert API_KEY not in repr(logs)
     assert API_KEY not in repr(provider)
+
+
+async def test_an_unusable_answer_is_still_recorded_in_the_ledger(
+    api: respx.MockRouter, provider: OpenAIProvider
+) -> None:
+    api.post("/chat/completions").mock(
+        return_value=httpx.Response(
+            200, json=completion(None, refusal="No.", prompt_tokens=500, completion_tokens=5)
+        )
+    )
+    ledger = UsageLedger()
+    with pytest.raises(Refused):
+        await metered(provider, ledger).complete(request())
+    assert ledger.total.total_tokens == 505

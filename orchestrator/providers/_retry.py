@@ -129,7 +129,8 @@ class RetryPolicy:
                 if state.outcome is not None and not state.outcome.failed:
                     return result, state.attempt_number
         except _FailedAttempt as failed:
-            raise self._final(failed.failure, state) from failed.__cause__
+            # The SDK's exception is not chained: its text may echo a key; ours is redacted.
+            raise self._final(failed.failure, state) from None
         raise AssertionError("tenacity ended without an outcome")  # pragma: no cover
 
     def _remaining(self, state: RetryCallState) -> float:
