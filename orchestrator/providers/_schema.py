@@ -95,7 +95,7 @@ def _clean(node: Any, *, path: str, field: str | None = None) -> Any:
     custom_title = field is not None and isinstance(title, str) and title != field.replace("_", " ").title()
     if notes or custom_title:
         described = str(cleaned.get("description", "")).strip().rstrip(".")
-        if custom_title:
+        if custom_title and str(title) not in described:
             described = f"{title}: {described}" if described else str(title)
         text = "; ".join([described, *notes] if described else notes)
         cleaned["description"] = text[:1].upper() + text[1:] + "."
