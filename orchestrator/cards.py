@@ -819,7 +819,7 @@ class _CardReader:
                 labels.append(i)
         subs = [h for h in self.doc.headings if start <= h.index < end and h.level > level]
         stops = [h.index for h in subs[1:]] + [end]
-        for heading, stop in zip(subs, stops, strict=True):
+        for heading, stop in zip(subs, stops[: len(subs)], strict=True):
             words = [w for w in heading_title(heading.text).split() if w.lower() not in _GENERIC_TECH]
             if words and not any(heading.index < i < stop for i in labels):
                 found.append((heading.index, " ".join(words)))

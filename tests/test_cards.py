@@ -348,3 +348,8 @@ def test_headings_are_found_by_words_not_emoji() -> None:
     emoji_card = parse_card("# 🤖 Agent: X\n**Agent ID:** x\n## 🎯🎯 Triggers ✨\n**Keywords:** `a`\n")
     assert plain_card.triggers == emoji_card.triggers == {"keywords": ["a"]}
     assert emoji_card.name == "X"
+
+
+def test_tech_stack_with_bold_labels_only() -> None:
+    card = parse_card("# Agent: X\n**Agent ID:** x\n## Tech Stack\n**Django:**\ncode\n**Celery:** queues\n")
+    assert card.tech_stack == ["Django", "Celery"]
