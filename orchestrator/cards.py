@@ -210,6 +210,7 @@ _INT = re.compile(r"[ \t]*([+-]?\d{1,9})(?![\d.])")
 _LINE_PREFIX = re.compile(r"line (\d+): (.*)$", re.DOTALL)
 _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _META_SCOPES = ("agent", "metadata", "meta")
+_AGENT_TITLE = re.compile(r"agent\s*(?::|\s[-–—])\s*", re.IGNORECASE)
 _IDENTITY_KEYS = frozenset({"id", "agent_id", "name", "priority", "version", "status", "category", "tags"})
 
 
@@ -535,9 +536,10 @@ class _CardReader:
         return data
 
     def _title(self) -> Heading | None:
+        """The `# Agent: Name` heading (any level), else the first level-1 heading."""
         headings = self.doc.headings
         for heading in headings:
-            if heading.key.startswith("agent:") or heading.key.startswith("agent "):
+            if _AGENT_TITLE.match(plain(heading.text)):
                 return heading
         return next((h for h in headings if h.level == 1), None)
 
@@ -683,6 +685,8 @@ class _CardReader:
         front_name = self.front.get("name")
         if not candidates and isinstance(front_name, str) and front_name.strip():
             candidates = [_Value(front_name, self.front_lines.get("name", 1), "front matter")]
+        if not candidates:
+            candidates = self._id_anywhere()
         chosen = self._resolve("id", candidates, lambda v: slugify(strip_inline(str(v))))
         if chosen is None:
             raise CardError(
@@ -701,6 +705,15 @@ class _CardReader:
             self.warnings.append(_warn(chosen.line, f"agent id {raw[:40]!r} is not a slug; using {slug!r}"))
         return slug
 
+    def _id_anywhere(self) -> list[_Value]:
+        """Last resort: an `**Agent ID:**` line outside the header (a card without a title)."""
+        for i in range(self.doc.start, len(self.lines)):
+            if not self.doc.fenced[i]:
+                label = bold_label(self.lines[i])
+                if label is not None and label[1] and snake(label[0]) in ("agent_id", "id"):
+                    return [_Value(label[1], i + 1, "body")]
+        return []
+
     def _grouping(self) -> None:
         """`category` and `tags`, wherever the card states them, for group resolution."""
         category = self._field("category", lambda v: plain(str(v)).lower())
@@ -718,9 +731,9 @@ class _CardReader:
     def _name(self, title: Heading | None, card_id: str) -> str:
         if title is not None:
             words = plain(title.text)
-            lowered = words.lower()
-            if lowered.startswith("agent:") or lowered.startswith("agent "):
-                words = words[6:].strip(" :-–—")
+            prefix = _AGENT_TITLE.match(words)
+            if prefix:
+                words = words[prefix.end() :].strip()
             if words:
                 self.line_of["name"] = title.index + 1
                 return words

@@ -353,3 +353,18 @@ def test_headings_are_found_by_words_not_emoji() -> None:
 def test_tech_stack_with_bold_labels_only() -> None:
     card = parse_card("# Agent: X\n**Agent ID:** x\n## Tech Stack\n**Django:**\ncode\n**Celery:** queues\n")
     assert card.tech_stack == ["Django", "Celery"]
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("# Agent: Backend Python Developer\n**Agent ID:** x\n", "Backend Python Developer"),
+        ("# 🤖 Agent: X\n**Agent ID:** x\n", "X"),
+        ("# agent - Foo\n**Agent ID:** x\n", "Foo"),
+        ("# Agent Smith\n**Agent ID:** x\n", "Agent Smith"),
+        ("# Agent: A\n**Agent ID:** x\n## Agent Guidelines\nbe nice\n", "A"),
+        ("## Agent Guidelines\n**Agent ID:** qa-bot\n", "QA Bot"),
+    ],
+)
+def test_name_comes_from_the_title(text: str, name: str) -> None:
+    assert parse_card(text).name == name
