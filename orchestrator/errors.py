@@ -105,6 +105,10 @@ class BudgetExceeded(PhasegraphError):
     exit_code = 4
 
 
+class StepLimitReached(BudgetExceeded):
+    """The run took more graph steps than `max_steps` allows (a loop guard)."""
+
+
 class GateFailed(PhasegraphError):
     """A phase gate found deliverables missing or empty after one repair."""
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langgraph.errors import GraphRecursionError
+
 from orchestrator._log import get_logger
 from orchestrator.artifacts import read_manifest, safe_join, write_manifest
 from orchestrator.errors import (
@@ -25,6 +27,7 @@ from orchestrator.errors import (
     NotFound,
     PhasegraphError,
     ProviderError,
+    StepLimitReached,
 )
 from orchestrator.events import Event, EventHandler
 from orchestrator.result import AgentResult, Deliverable, PhaseResult, Reason, RunResult
@@ -78,14 +81,14 @@ class Session:
 
     async def execute(self, payload: Any, until: str | None = None) -> RunResult:
         """Drive the graph until it ends, pauses or fails; always leave a manifest behind."""
-        interrupt_after = [f"{until}.gate"] if until else None
+        interrupt_before = self._stop_before(until) if until else None
         error: PhasegraphError | None = None
         try:
             async for mode, chunk in self.graph.astream(
                 payload,
                 self.config,
                 stream_mode=["custom", "updates"],
-                interrupt_after=interrupt_after,
+                interrupt_before=interrupt_before,
                 durability="sync",
             ):
                 if mode == "custom":
@@ -94,6 +97,12 @@ class Session:
                     write_manifest(self.run_dir, await self.result())
         except PhasegraphError as exc:
             error = exc
+        except GraphRecursionError:
+            limit = self.config["recursion_limit"]
+            error = StepLimitReached(
+                f"the run took {limit} graph steps (PHASEGRAPH_MAX_STEPS={limit}) and was stopped; "
+                "`phasegraph resume` with a higher limit continues"
+            )
         result = await self.result(error)
         write_manifest(self.run_dir, result)
         self._event(
@@ -105,6 +114,22 @@ class Session:
             )
         )
         return result
+
+    def _stop_before(self, until: str) -> list[str] | None:
+        """Where `--until PHASE` stops: before the next phase of this run starts.
+
+        Stopping there (rather than right after the phase's gate) means a phase that
+        needs approval still pauses for it, a rejected phase re-runs before the stop,
+        and an approved one stops before the next phase begins.
+        """
+        key = self.ctx.pipeline.phase(until).key
+        keys = [p.key for p in self.ctx.pipeline.phases if f"{p.key}.route" in self.graph.nodes]
+        if key not in keys:
+            raise ConfigError(
+                f"--until {until}: phase {key} is not one of this run's phases ({', '.join(keys)})"
+            )
+        later = keys[keys.index(key) + 1 :]
+        return [f"{later[0]}.route"] if later else None
 
     async def result(self, error: PhasegraphError | None = None) -> RunResult:
         """The run as it stands, in manifest form."""

@@ -249,3 +249,30 @@ async def test_runs_on_postgresql_give_the_same_manifest_as_sqlite(project: Path
     assert shape(pg) == shape(sqlite)
     resumed = await Runner(load_settings(provider="offline", checkpoint_url=pg_url)).show(run_id, project)
     assert resumed.status == "completed"
+
+
+async def test_handoff_depth_zero_removes_the_handoffs_field(project: Path) -> None:
+    provider = ScriptedProvider(handoffs=["security-expert"])
+    runner = Runner(load_settings(provider="offline", max_handoff_depth=0), provider=provider)
+    result = await runner.start(RunOptions(task=TASK, project_dir=project, phases=["design"]))
+    assert [a.id for a in result.phases[0].agents] == ["backend-python"]
+    assert "handoffs" not in provider.requests[0].output_model.model_fields
+
+
+async def test_handoff_chains_stop_at_the_depth_cap(project: Path) -> None:
+    everyone = [c.id for c in Catalog.load(project_dir=project)]
+    provider = ScriptedProvider(handoffs=everyone)
+    runner = Runner(load_settings(provider="offline", max_handoff_depth=1), provider=provider)
+    result = await runner.start(RunOptions(task=TASK, project_dir=project, phases=["design"]))
+    primary = result.phases[0].primary
+    assert all(a.handed_off_by in (None, primary) for a in result.phases[0].agents)
+    collaborator_models = [r.output_model for r in provider.requests if r.agent != primary]
+    assert collaborator_models and all("handoffs" not in m.model_fields for m in collaborator_models)
+
+
+async def test_step_limit_stops_the_run_with_a_clear_message(project: Path) -> None:
+    runner = Runner(load_settings(provider="offline", max_steps=3), provider=ScriptedProvider(handoffs=[]))
+    result = await runner.start(RunOptions(task=TASK, project_dir=project))
+    assert result.status == "budget_exceeded"
+    assert result.error_type == "StepLimitReached"
+    assert "PHASEGRAPH_MAX_STEPS=3" in result.message
