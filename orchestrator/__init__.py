@@ -11,6 +11,19 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
+    "Orchestrator": "orchestrator.orchestrator",
+    "Plan": "orchestrator.orchestrator",
+    "Run": "orchestrator.stepping",
+    "RunResult": "orchestrator.result",
+    "PhaseResult": "orchestrator.result",
+    "AgentResult": "orchestrator.result",
+    "Deliverable": "orchestrator.result",
+    "Usage": "orchestrator.usage",
+    "Event": "orchestrator.events",
+    "Catalog": "orchestrator.catalog",
+    "PhaseSpec": "orchestrator.phases",
+    "Pipeline": "orchestrator.phases",
+    "Route": "orchestrator.routing",
     "AgentCard": "orchestrator.cards",
     "Collaborator": "orchestrator.cards",
     "PhasegraphError": "orchestrator.errors",
@@ -35,29 +48,43 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "AgentCard",
+    "AgentResult",
     "AuthenticationFailed",
     "BadRequest",
     "BudgetExceeded",
     "CardError",
+    "Catalog",
     "Collaborator",
     "ConfigError",
+    "Deliverable",
+    "Event",
     "GateFailed",
     "NotFound",
+    "Orchestrator",
+    "PhaseResult",
+    "PhaseSpec",
     "PhasegraphError",
+    "Pipeline",
+    "Plan",
     "ProviderError",
     "ProviderTimeout",
     "ProviderUnavailable",
     "RateLimited",
     "Refused",
     "ReplayMiss",
+    "Route",
+    "Run",
+    "RunResult",
     "SchemaViolation",
     "Settings",
     "Truncated",
     "UnsafePath",
+    "Usage",
 ]
 
 if TYPE_CHECKING:
     from orchestrator.cards import AgentCard, Collaborator
+    from orchestrator.catalog import Catalog
     from orchestrator.errors import (
         AuthenticationFailed,
         BadRequest,
@@ -77,7 +104,14 @@ if TYPE_CHECKING:
         Truncated,
         UnsafePath,
     )
+    from orchestrator.events import Event
+    from orchestrator.orchestrator import Orchestrator, Plan
+    from orchestrator.phases import PhaseSpec, Pipeline
+    from orchestrator.result import AgentResult, Deliverable, PhaseResult, RunResult
+    from orchestrator.routing import Route
     from orchestrator.settings import Settings
+    from orchestrator.stepping import Run
+    from orchestrator.usage import Usage
 
 
 def __getattr__(name: str) -> Any:

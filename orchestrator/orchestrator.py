@@ -1,0 +1,564 @@
+"""Orchestrator: the Python entry point: plan, route, run, resume, verify and step through runs.
+
+One object holds what every call shares (settings, provider, extra card folders,
+callbacks); each method takes what is particular to one call (the task, the
+project). Every run method has an async form (`arun`, `aresume`, ...) and a
+synchronous one (`run`, `resume`, ...); the synchronous ones also work inside a
+running event loop such as Jupyter's (see `orchestrator._sync`).
+
+Runs that stop (a failed gate, a budget, a provider failure) come back as a
+`RunResult` whose `status` says so, exactly like `manifest.json`; errors that mean
+nothing could run (a bad setting, an unknown run id, a broken card) are raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, Field
+
+from orchestrator._sync import Inbox, run_sync, submit
+from orchestrator.errors import ConfigError
+from orchestrator.events import Event, EventHandler
+from orchestrator.result import RunResult
+from orchestrator.routing import PlannedPhase, Route, Router
+from orchestrator.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+    from orchestrator.catalog import Catalog
+    from orchestrator.providers.base import Provider
+    from orchestrator.run import Runner, RunOptions
+    from orchestrator.stepping import Run
+
+T = TypeVar("T")
+PathLike = str | Path
+
+VERIFY_TASK = "Verify the project: run its tests and report on coverage, correctness and risks."
+"""The task `verify` runs when none is given."""
+
+
+class Plan(BaseModel):
+    """The whole run as it would happen, phase by phase, with no model call (`phasegraph plan`)."""
+
+    pipeline: str
+    phases: list[PlannedPhase] = Field(default_factory=list)
+
+    @property
+    def problems(self) -> list[str]:
+        """Why phases have no agent (empty when every phase has one)."""
+        return [p.message for p in self.phases if p.message]
+
+    def _repr_markdown_(self) -> str:
+        lines = [f"**Plan** (pipeline `{self.pipeline}`)", "", "| phase | agent | role | deliverables |"]
+        lines.append("|---|---|---|---|")
+        for p in self.phases:
+            if p.primary is None:
+                lines.append(f"| {p.label} {p.phase} | — | | {p.message or ''} |")
+                continue
+            for agent, items in p.deliverables.items():
+                role = "primary" if agent == p.primary else "collaborator"
+                lines.append(f"| {p.label} {p.phase} | `{agent}` | {role} | {'; '.join(items)} |")
+        return "\n".join(lines) + "\n"
+
+
+class Orchestrator:
+    """Runs software tasks through a pipeline of phases, with agents chosen by their cards.
+
+    Args:
+        agents_dirs: extra card folders, searched before the project's `agents/`
+            and the built-in catalogue (then `PHASEGRAPH_AGENTS_DIRS`).
+        pipeline: pipeline name (`default`, `full`, or one in the project's
+            `phases/pipelines/`); None takes the setting (`default`).
+        provider: `"offline"`, `"openai"`, `"replay"`, `"langchain"`, a `Provider`
+            instance, or None for the setting (`PHASEGRAPH_PROVIDER`, default offline).
+        chat_model: a LangChain `BaseChatModel`; implies provider `"langchain"`.
+        checkpoint_url: `postgresql://...` or `sqlite:///path`; None keeps each
+            project's `.phasegraph/state.sqlite`.
+        settings: a `Settings` to start from instead of the environment and `.env`.
+        on_event: called with every `Event` of every run this object drives.
+        **overrides: any other setting by field name (`max_usd=0.5`, `model="gpt-4o"`,
+            `cassette="ci/verify.cassette.jsonl"`); see `.env.example`.
+    """
+
+    def __init__(
+        self,
+        agents_dirs: Sequence[PathLike] = (),
+        pipeline: str | None = None,
+        provider: str | Provider | None = None,
+        chat_model: BaseChatModel | None = None,
+        checkpoint_url: str | None = None,
+        settings: Settings | None = None,
+        on_event: EventHandler | None = None,
+        **overrides: Any,
+    ) -> None:
+        given: dict[str, Any] = dict(overrides)
+        instance: Provider | None = None
+        if isinstance(provider, str):
+            given["provider"] = provider
+        elif provider is not None:
+            instance = provider
+        elif chat_model is not None:
+            given["provider"] = "langchain"
+        if pipeline is not None:
+            given["pipeline"] = pipeline
+        if checkpoint_url is not None:
+            given["checkpoint_url"] = checkpoint_url
+        self.settings: Settings = _with_overrides(settings, given)
+        """The effective settings of every call this object makes."""
+        self.agents_dirs: tuple[Path, ...] = tuple(Path(d) for d in agents_dirs)
+        self.provider = instance
+        self.chat_model = chat_model
+        self.on_event = on_event
+
+    def __repr__(self) -> str:
+        provider = self.provider.name if self.provider is not None else self.settings.provider
+        return f"Orchestrator(pipeline={self.settings.pipeline!r}, provider={provider!r})"
+
+    # Looking before running: no model call.
+
+    def catalog(self, project_dir: PathLike = ".") -> Catalog:
+        """Every card a run in `project_dir` can use (extra folders, project `agents/`, built-ins)."""
+        from orchestrator.catalog import Catalog
+
+        return Catalog.load([*self.agents_dirs, *self.settings.agents_dirs], project_dir=Path(project_dir))
+
+    def plan(
+        self,
+        task: str,
+        project_dir: PathLike = ".",
+        *,
+        pipeline: str | None = None,
+        approval_gates: bool = False,
+    ) -> Plan:
+        """Who would work on each phase and what each must deliver, without calling a model."""
+        from orchestrator.phases import load_pipeline
+        from orchestrator.routing import plan
+
+        router = self._router(project_dir)
+        chosen = load_pipeline(pipeline or self.settings.pipeline, project_dir=Path(project_dir))
+        if approval_gates or self.settings.approval_gates:
+            chosen = chosen.with_approval_gates()
+        return Plan(pipeline=chosen.name, phases=plan(router, task, chosen))
+
+    def route(
+        self, task: str, project_dir: PathLike = ".", *, phase: str | None = None, pipeline: str | None = None
+    ) -> Route:
+        """Every agent's score for one phase (default: the pipeline's first), each point with its reason."""
+        from orchestrator.phases import find_phase, load_pipeline
+
+        chosen = load_pipeline(pipeline or self.settings.pipeline, project_dir=Path(project_dir))
+        spec = chosen.phases[0]
+        if phase is not None:
+            in_pipeline = [p for p in chosen.phases if phase.strip().lower() in (p.key, p.label)]
+            spec = in_pipeline[0] if in_pipeline else find_phase(phase, project_dir=Path(project_dir))
+        return self._router(project_dir).route(task, spec)
+
+    # Running: async forms.
+
+    async def arun(
+        self,
+        task: str,
+        project_dir: PathLike = ".",
+        *,
+        pipeline: str | None = None,
+        phases: Sequence[str] | str = (),
+        until: str | None = None,
+        run_id: str | None = None,
+        approval_gates: bool | None = None,
+        from_run: str | None = None,
+        from_artifacts: PathLike | None = None,
+        on_event: EventHandler | None = None,
+    ) -> RunResult:
+        """Run `task` through the pipeline (or only `phases`) until it ends, pauses or stops.
+
+        `until` stops after that phase (`aresume` continues); `from_run` / `from_artifacts`
+        supply earlier phases' deliverables when running later phases alone.
+        """
+        opts = self._options(
+            task,
+            project_dir,
+            pipeline=pipeline,
+            phases=phases,
+            until=until,
+            run_id=run_id,
+            approval_gates=approval_gates,
+            from_run=from_run,
+            from_artifacts=from_artifacts,
+        )
+        return await self._runner(self._handler(on_event)).start(opts)
+
+    async def aresume(
+        self,
+        run_id: str,
+        project_dir: PathLike = ".",
+        *,
+        until: str | None = None,
+        on_event: EventHandler | None = None,
+    ) -> RunResult:
+        """Continue a run after `until`, a crash, a budget stop or a provider failure."""
+        return await self._runner(self._handler(on_event)).resume(run_id, Path(project_dir), until=until)
+
+    async def aapprove(
+        self,
+        run_id: str,
+        project_dir: PathLike = ".",
+        *,
+        feedback: str = "",
+        until: str | None = None,
+        on_event: EventHandler | None = None,
+    ) -> RunResult:
+        """Approve the phase a run waits on and continue; `feedback` goes into the next phase's prompt."""
+        runner = self._runner(self._handler(on_event))
+        return await runner.decide(run_id, Path(project_dir), approve=True, text=feedback, until=until)
+
+    async def areject(
+        self,
+        run_id: str,
+        project_dir: PathLike = ".",
+        *,
+        reason: str,
+        until: str | None = None,
+        on_event: EventHandler | None = None,
+    ) -> RunResult:
+        """Reject the phase a run waits on; it runs again with `reason` as feedback."""
+        runner = self._runner(self._handler(on_event))
+        return await runner.decide(run_id, Path(project_dir), approve=False, text=reason, until=until)
+
+    async def averify(
+        self,
+        project_dir: PathLike = ".",
+        *,
+        task: str = VERIFY_TASK,
+        from_run: str | None = None,
+        from_artifacts: PathLike | None = None,
+        junit: PathLike | None = None,
+        pipeline: str | None = None,
+        run_id: str | None = None,
+        on_event: EventHandler | None = None,
+    ) -> RunResult:
+        """Run the Verify phase alone, as CI does; `junit` writes a JUnit XML report there."""
+        opts = self._verify_options(project_dir, task, from_run, from_artifacts, pipeline, run_id)
+        return await _verified(self._runner(self._handler(on_event)), opts, junit)
+
+    async def ashow(self, run_id: str, project_dir: PathLike = ".") -> RunResult:
+        """A run as its checkpoint has it now."""
+        return await self._runner(None).show(run_id, Path(project_dir))
+
+    async def aruns(self, project_dir: PathLike = ".") -> list[dict[str, Any]]:
+        """Every run in the checkpointer, newest first: run_id, task, status, phases, pipeline, updated."""
+        return await self._runner(None).list(Path(project_dir))
+
+    async def astream(self, task: str, project_dir: PathLike = ".", **options: Any) -> AsyncIterator[Event]:
+        """`arun` as an async iterator of its events, the last one `run_finished`.
+
+        Takes `arun`'s options. Leaving the loop early cancels the run; it stays
+        checkpointed and `aresume` continues it. A run that cannot start raises here.
+        """
+        events: asyncio.Queue[Event | None] = asyncio.Queue()
+        handler = self._handler(options.pop("on_event", None))
+
+        def forward(event: Event) -> None:
+            if handler is not None:
+                handler(event)
+            events.put_nowait(event)
+
+        opts = self._options(task, project_dir, **options)
+        running = asyncio.ensure_future(self._runner(forward).start(opts))
+        running.add_done_callback(lambda _: events.put_nowait(None))
+        try:
+            while (event := await events.get()) is not None:
+                yield event
+            running.result()
+        finally:
+            if not running.done():
+                running.cancel()
+                await asyncio.gather(running, return_exceptions=True)
+
+    # Running: synchronous forms, usable inside a running event loop (Jupyter).
+
+    def run(
+        self,
+        task: str,
+        project_dir: PathLike = ".",
+        *,
+        pipeline: str | None = None,
+        phases: Sequence[str] | str = (),
+        until: str | None = None,
+        run_id: str | None = None,
+        approval_gates: bool | None = None,
+        from_run: str | None = None,
+        from_artifacts: PathLike | None = None,
+        on_event: EventHandler | None = None,
+    ) -> RunResult:
+        """`arun`, synchronously; callbacks run in the calling thread."""
+        opts = self._options(
+            task,
+            project_dir,
+            pipeline=pipeline,
+            phases=phases,
+            until=until,
+            run_id=run_id,
+            approval_gates=approval_gates,
+            from_run=from_run,
+            from_artifacts=from_artifacts,
+        )
+        return self._sync(lambda runner: runner.start(opts), on_event)
+
+    def resume(
+        self,
+        run_id: str,
+        project_dir: PathLike = ".",
+        *,
+        until: str | None = None,
+        on_event: EventHandler | None = None,
+    ) -> RunResult:
+        """`aresume`, synchronously."""
+        return self._sync(lambda runner: runner.resume(run_id, Path(project_dir), until=until), on_event)
+
+    def approve(
+        self,
+        run_id: str,
+        project_dir: PathLike = ".",
+        *,
+        feedback: str = "",
+        until: str | None = None,
+        on_event: EventHandler | None = None,
+    ) -> RunResult:
+        """`aapprove`, synchronously."""
+        return self._sync(
+            lambda runner: runner.decide(run_id, Path(project_dir), approve=True, text=feedback, until=until),
+            on_event,
+        )
+
+    def reject(
+        self,
+        run_id: str,
+        project_dir: PathLike = ".",
+        *,
+        reason: str,
+        until: str | None = None,
+        on_event: EventHandler | None = None,
+    ) -> RunResult:
+        """`areject`, synchronously."""
+        return self._sync(
+            lambda runner: runner.decide(run_id, Path(project_dir), approve=False, text=reason, until=until),
+            on_event,
+        )
+
+    def verify(
+        self,
+        project_dir: PathLike = ".",
+        *,
+        task: str = VERIFY_TASK,
+        from_run: str | None = None,
+        from_artifacts: PathLike | None = None,
+        junit: PathLike | None = None,
+        pipeline: str | None = None,
+        run_id: str | None = None,
+        on_event: EventHandler | None = None,
+    ) -> RunResult:
+        """`averify`, synchronously."""
+        opts = self._verify_options(project_dir, task, from_run, from_artifacts, pipeline, run_id)
+        return self._sync(lambda runner: _verified(runner, opts, junit), on_event)
+
+    def show(self, run_id: str, project_dir: PathLike = ".") -> RunResult:
+        """`ashow`, synchronously."""
+        return run_sync(self.ashow(run_id, project_dir))
+
+    def runs(self, project_dir: PathLike = ".") -> list[dict[str, Any]]:
+        """`aruns`, synchronously."""
+        return run_sync(self.aruns(project_dir))
+
+    def events(self, task: str, project_dir: PathLike = ".", **options: Any) -> Iterator[Event]:
+        """`astream`, synchronously: a run's events as they happen, in the calling thread."""
+        inbox: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
+        handler = self._handler(options.pop("on_event", None))
+        opts = self._options(task, project_dir, **options)
+        call = submit(_then_close(self._runner(inbox.put).start(opts), inbox))
+        try:
+            while (event := inbox.get()) is not None:
+                if handler is not None:
+                    handler(event)
+                yield event
+            call.outcome.result()
+        finally:
+            call.cancel()
+
+    # Stepping (notebooks).
+
+    def start(
+        self,
+        task: str,
+        project_dir: PathLike = ".",
+        *,
+        pipeline: str | None = None,
+        phases: Sequence[str] | str = (),
+        run_id: str | None = None,
+        approval_gates: bool | None = None,
+        from_run: str | None = None,
+        from_artifacts: PathLike | None = None,
+    ) -> Run:
+        """A run handle with its run id and nothing executed yet; `run.next()` runs one phase."""
+        from orchestrator.phases import load_pipeline
+        from orchestrator.run import check_run_id, new_run_id, phase_keys
+        from orchestrator.stepping import Run
+
+        opts = self._options(
+            task,
+            project_dir,
+            pipeline=pipeline,
+            phases=phases,
+            run_id=check_run_id(run_id) if run_id else new_run_id(),
+            approval_gates=approval_gates,
+            from_run=from_run,
+            from_artifacts=from_artifacts,
+        )
+        chosen = load_pipeline(opts.pipeline or self.settings.pipeline, project_dir=opts.project_dir)
+        return Run(self, opts, keys=phase_keys(chosen, opts.phases))
+
+    def get_run(self, run_id: str, project_dir: PathLike = ".") -> Run:
+        """A handle on an existing run, from its checkpoint (e.g. after a kernel restart)."""
+        from orchestrator.stepping import Run
+
+        return Run.from_result(self, self.show(run_id, project_dir), Path(project_dir))
+
+    @classmethod
+    def attach(
+        cls, run_id: str, *, project_dir: PathLike = ".", checkpoint_url: str | None = None, **kwargs: Any
+    ) -> Run:
+        """Re-open a run by id from its checkpoint; `kwargs` are `Orchestrator(...)` arguments."""
+        return cls(checkpoint_url=checkpoint_url, **kwargs).get_run(run_id, project_dir)
+
+    # Internals.
+
+    def _router(self, project_dir: PathLike) -> Router:
+        from orchestrator.project import ProjectSnapshot
+
+        root = Path(project_dir)
+        if not root.is_dir():
+            raise ConfigError(f"project_dir {project_dir}: not a directory")
+        return Router(self.catalog(root), ProjectSnapshot.scan(root))
+
+    def _options(
+        self,
+        task: str,
+        project_dir: PathLike,
+        *,
+        pipeline: str | None = None,
+        phases: Sequence[str] | str = (),
+        until: str | None = None,
+        run_id: str | None = None,
+        approval_gates: bool | None = None,
+        from_run: str | None = None,
+        from_artifacts: PathLike | None = None,
+    ) -> RunOptions:
+        from orchestrator.run import RunOptions
+
+        if isinstance(phases, str):
+            phases = [p.strip() for p in phases.split(",") if p.strip()]
+        return RunOptions(
+            task=task,
+            project_dir=Path(project_dir),
+            pipeline=pipeline,
+            phases=list(phases),
+            until=until,
+            run_id=run_id,
+            agents_dirs=list(self.agents_dirs),
+            approval_gates=approval_gates,
+            from_run=from_run,
+            from_artifacts=Path(from_artifacts) if from_artifacts is not None else None,
+        )
+
+    def _verify_options(
+        self,
+        project_dir: PathLike,
+        task: str,
+        from_run: str | None,
+        from_artifacts: PathLike | None,
+        pipeline: str | None,
+        run_id: str | None,
+    ) -> RunOptions:
+        if from_run and from_artifacts:
+            raise ConfigError("verify: use either from_run or from_artifacts, not both")
+        return self._options(
+            task,
+            project_dir,
+            pipeline=pipeline,
+            phases=["verify"],
+            run_id=run_id,
+            approval_gates=False,
+            from_run=from_run,
+            from_artifacts=from_artifacts,
+        )
+
+    def _runner(self, on_event: EventHandler | None) -> Runner:
+        from orchestrator.run import Runner
+
+        return Runner(self.settings, provider=self.provider, chat_model=self.chat_model, on_event=on_event)
+
+    def _handler(self, extra: EventHandler | None) -> EventHandler | None:
+        """This object's callback and the call's own, in that order."""
+        handlers = [h for h in (self.on_event, extra) if h is not None]
+        if not handlers:
+            return None
+        if len(handlers) == 1:
+            return handlers[0]
+
+        def both(event: Event) -> None:
+            for handler in handlers:
+                handler(event)
+
+        return both
+
+    def _sync(self, call: Callable[[Runner], Coroutine[Any, Any, T]], on_event: EventHandler | None) -> T:
+        """Run `call(runner)` on the worker loop; event callbacks run here, in the calling thread."""
+        handler = self._handler(on_event)
+        if handler is None:
+            return run_sync(call(self._runner(None)))
+        inbox = Inbox()
+
+        def post(event: Event) -> None:
+            inbox.post(partial(handler, event))
+
+        return run_sync(call(self._runner(post)), inbox)
+
+
+async def _verified(runner: Runner, opts: RunOptions, junit: PathLike | None) -> RunResult:
+    """Start a verify-only run and write its JUnit report when asked."""
+    result = await runner.start(opts)
+    if junit is not None:
+        from orchestrator.junit import write_junit
+
+        write_junit(result, Path(junit))
+    return result
+
+
+async def _then_close(
+    run: Coroutine[Any, Any, RunResult], inbox: queue.SimpleQueue[Event | None]
+) -> RunResult:
+    """Await `run`, then tell the iterating thread there are no more events."""
+    try:
+        return await run
+    finally:
+        inbox.put(None)
+
+
+def _with_overrides(base: Settings | None, overrides: dict[str, Any]) -> Settings:
+    """`base` (or the environment) with `overrides` on top; unknown names are an error, not ignored."""
+    unknown = sorted(k for k in overrides if k not in Settings.model_fields)
+    if unknown:
+        raise ConfigError(f"unknown setting {unknown[0]!r}; every setting is listed in .env.example")
+    if base is None:
+        return load_settings(**overrides)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if not given:
+        return base
+    checked = load_settings(**given)
+    return base.model_copy(update={k: getattr(checked, k) for k in given})
