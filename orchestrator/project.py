@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import bisect
 import fnmatch
+import operator
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -93,6 +94,7 @@ class _PathIndex:
             "names": sorted({p.rsplit("/", 1)[-1] for p in self.files}),
         }
         self.cache: dict[tuple[str, str], str | None] = {}
+        self.folded: dict[str, dict[str, str]] = {}
 
     def first_match(self, pattern: str) -> str | None:
         key = ("files", pattern)
@@ -142,18 +144,26 @@ class _PathIndex:
         return self.files[min(found)] if found else None
 
     def _first_name(self, kind: str, pattern: str) -> str | None:
-        entries = self.lists[kind]
         if not pattern:
             return None
         fold = _fold_import if kind == "imports" else str.lower
         wanted = fold(pattern)
         if not _WILDCARD.search(pattern):
-            found = next((e for e in entries if fold(e) == wanted), None)
-            if found is None and kind == "imports" and _package(wanted) != wanted:
-                found = next((e for e in entries if fold(e) == _package(wanted)), None)
+            exact = self._exact(kind, fold)
+            found = exact.get(wanted)
+            if found is None and kind == "imports":
+                found = exact.get(_package(wanted))
             return found
         regex = re.compile(fnmatch.translate(wanted))
-        return next((e for e in entries if regex.match(fold(e))), None)
+        return next((e for e in self.lists[kind] if regex.match(fold(e))), None)
+
+    def _exact(self, kind: str, fold: Callable[[str], str]) -> dict[str, str]:
+        """Folded entry -> first entry with that folded form, built once per list."""
+        if kind not in self.folded:
+            self.folded[kind] = {}
+            for entry in self.lists[kind]:
+                self.folded[kind].setdefault(fold(entry), entry)
+        return self.folded[kind]
 
 
 class ProjectSnapshot(BaseModel):
@@ -244,7 +254,7 @@ def _needle(pattern: str) -> str:
     """A substring every path the glob matches must contain (its longest literal run)."""
     if "\\" in pattern:
         return ""
-    return max((c.strip("/") for c in re.split(r"\*+|\?|\[[^\]]*\]", pattern)), key=len)
+    return max((c.lstrip("/") for c in re.split(r"\*+|\?|\[[^\]]*\]", pattern)), key=len)
 
 
 def _package(module: str) -> str:
@@ -260,6 +270,9 @@ def _fold_import(name: str) -> str:
     return name.lower().replace("-", "_")
 
 
+_NAME = operator.attrgetter("name")
+
+
 def _walk(root: str, max_files: int) -> tuple[list[str], bool, list[str]]:
     """Depth-first, sorted walk; prunes SKIP_DIRS, virtualenvs and what `.gitignore` files ignore."""
     files: list[str] = []
@@ -269,7 +282,7 @@ def _walk(root: str, max_files: int) -> tuple[list[str], bool, list[str]]:
         rel, ignores = stack.pop()
         try:
             with os.scandir(os.path.join(root, rel) if rel else root) as listing:
-                entries = sorted(listing, key=lambda e: e.name)
+                entries = sorted(listing, key=_NAME)
         except OSError as exc:
             warnings.append(f"{rel or '.'}: skipped, cannot be listed ({exc.strerror})")
             continue
@@ -279,7 +292,7 @@ def _walk(root: str, max_files: int) -> tuple[list[str], bool, list[str]]:
         if gitignore is not None:
             ignore = _Ignore.read(gitignore.path, rel, warnings)
             if ignore is not None:
-                ignores = (*ignores, ignore)
+                ignores = (ignore, *ignores)
         subdirs: list[str] = []
         for entry in entries:
             try:
@@ -336,8 +349,8 @@ class _Ignore:
 
 
 def _ignored(path: str, ignores: Iterable[_Ignore]) -> bool:
-    """The deepest `.gitignore` with an opinion decides (git's precedence)."""
-    for ignore in reversed(tuple(ignores)):
+    """The deepest `.gitignore` with an opinion decides (git's precedence); deepest comes first."""
+    for ignore in ignores:
         decision = ignore.decides(path)
         if decision is not None:
             return decision
@@ -350,12 +363,12 @@ def _read_declarations(root: Path, files: list[str], into: Declared) -> None:
         text = _read_head(root / rel, 1_000_000, into.warnings, rel)
         if text is not None:
             read_manifest(rel.rsplit("/", 1)[-1], text, rel, into)
-    sources = [f for f in files if os.path.splitext(f)[1] in _SOURCES]
+    sources = [f for f in files if _suffix(f) in _SOURCES]
     for rel in sorted(sources, key=_shallow_first)[:MAX_SOURCE_FILES]:
         text = _read_head(root / rel, SOURCE_HEAD_BYTES, into.warnings, rel)
         if text is None:
             continue
-        suffix = os.path.splitext(rel)[1]
+        suffix = _suffix(rel)
         if suffix in PYTHON_SOURCES:
             into.imports.update(python_imports(text))
         elif suffix in DART_SOURCES:
@@ -378,13 +391,24 @@ def _shallow_first(path: str) -> tuple[int, str]:
     return path.count("/"), path
 
 
+def _suffix(path: str) -> str:
+    """`.py` for `a/b.py`; empty for `Makefile`, `.env` and `a.b/c` (what os.path.splitext says)."""
+    dot = path.rfind(".")
+    slash = path.rfind("/")
+    if dot <= slash + 1 or path[slash + 1 : dot].strip(".") == "":
+        return ""
+    return path[dot:]
+
+
 def _is_config_name(name: str) -> bool:
-    stem, suffix = os.path.splitext(name)
-    if suffix.lower() in _CONFIG_SUFFIXES or name.lower().startswith(".env"):
+    lower = name.lower()
+    suffix = _suffix(lower)
+    if suffix in _CONFIG_SUFFIXES or lower.startswith(".env"):
         return True
-    if name.startswith(".") and ("." not in name[1:] or stem.endswith("rc")):
+    stem = lower[: len(lower) - len(suffix)] if suffix else lower
+    if lower.startswith(".") and ("." not in lower[1:] or stem.endswith("rc")):
         return True
-    return bool(_CONFIG_STEM.search(stem))
+    return ("config" in stem or "settings" in stem) and bool(_CONFIG_STEM.search(stem))
 
 
 def _structure(files: list[str]) -> list[str]:

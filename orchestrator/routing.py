@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator._terms import Token, content_words, mentions, term, tokenize
 from orchestrator._weights import WEIGHTS, Weights
@@ -56,6 +56,8 @@ class CardSource(Protocol):
 
 class Reason(BaseModel):
     """One rule of a card that matched, and the points it added."""
+
+    model_config = ConfigDict(frozen=True)
 
     trigger: str
     """The kind of rule: `agent`, `tech`, `keyword` (or the card's own task trigger type),
@@ -161,15 +163,22 @@ class Router:
             for item in rules.terms:
                 self._terms[item.words[0]].append((card_id, item))
             for word, (source, points) in rules.implied.items():
-                self._implied[word].append((card_id, source, points / df[word]))
-        self._project = {card_id: self._match_project(rules) for card_id, rules in self._rules.items()}
+                self._implied[word].append((card_id, f"implied:{source}", points / df[word]))
+        self._project: dict[str, list[Reason]] = {}
+        self._project_score: dict[str, float] = {}
+        for card_id, rules in self._rules.items():
+            self._project[card_id] = self._decay(self._match_project(rules))
+            self._project_score[card_id] = round(sum(r.points for r in self._project[card_id]), 2)
+        # When the project alone gives some card enough points, every task counts as understood.
+        self._project_alone = any(score >= weights.optional for score in self._project_score.values())
+        self._serving: dict[tuple[str, ...], list[AgentCard]] = {}
 
     def route(self, task: str, phase: PhaseSpec) -> Route:
         """The candidates for `phase`, best first, with the primary and its collaborators."""
         tokens = tokenize(task)
         term_hits, implied_hits = self._task_hits(tokens)
         named = mentions(task)
-        serving = [card for card in self.catalog.cards.values() if serves(card, phase)]
+        serving = self._serving_cards(phase)
         candidates = [
             self._candidate(card, task, tokens, named, term_hits[card.id], implied_hits[card.id])
             for card in serving
@@ -190,6 +199,12 @@ class Router:
             candidates=candidates,
         )
 
+    def _serving_cards(self, phase: PhaseSpec) -> list[AgentCard]:
+        key = tuple(phase.collects)
+        if key not in self._serving:
+            self._serving[key] = [card for card in self.catalog.cards.values() if serves(card, phase)]
+        return self._serving[key]
+
     def _understood(
         self,
         task: str,
@@ -203,18 +218,13 @@ class Router:
         Then a phase whose own cards all scored too little still gets its best-ranked card:
         the task is real, and the phase (documenting, sharing, reviewing) needs someone.
         """
-        for card_id, rules in self._rules.items():
-            if (
-                card_id in term_hits
-                or card_id in implied_hits
-                or self._project[card_id]
-                or card_id.lower() in named
-            ):
-                candidate = self._candidate(
-                    rules.card, task, tokens, named, term_hits[card_id], implied_hits[card_id]
-                )
-                if candidate.score >= self.weights.optional:
-                    return True
+        if self._project_alone:
+            return True
+        for card_id in {*term_hits, *implied_hits, *(self._ids[m] for m in named if m in self._ids)}:
+            card = self._rules[card_id].card
+            candidate = self._candidate(card, task, tokens, named, term_hits[card_id], implied_hits[card_id])
+            if candidate.score >= self.weights.optional:
+                return True
         return False
 
     def _tier(self, score: float) -> Tier:
@@ -240,8 +250,8 @@ class Router:
                 end = start + len(item.words)
                 if tuple(words[start:end]) == item.words:
                     term_hits[card_id].append((item, start, end))
-            for card_id, source, points in self._implied.get(word, ()):
-                implied_hits[card_id].append((word, source, points, start))
+            for card_id, trigger, points in self._implied.get(word, ()):
+                implied_hits[card_id].append((word, trigger, points, start))
         return term_hits, implied_hits
 
     def _candidate(
@@ -253,9 +263,18 @@ class Router:
         term_hits: list[tuple[_Term, int, int]],
         implied_hits: list[tuple[str, str, float, int]],
     ) -> Candidate:
+        mention = named.get(card.id.lower())
+        project = self._project[card.id]
+        if not term_hits and not implied_hits and mention is None:
+            return Candidate(
+                id=card.id,
+                score=self._project_score[card.id],
+                priority=card.priority,
+                tier="none",
+                reasons=list(project),
+            )
         matches: list[_Match] = []
         used: set[int] = set()
-        mention = named.get(card.id.lower())
         if mention is not None:
             matches.append(
                 _Match("agent", "agent", card.id, task[mention[0] : mention[1]], self.weights.agent)
@@ -271,25 +290,25 @@ class Router:
             text = task[tokens[start].start : tokens[end - 1].end]
             matches.append(_Match(item.group, item.trigger, item.pattern, text, item.points))
         counted: set[str] = set()
-        for word, source, points, position in implied_hits:
+        for word, trigger, points, position in implied_hits:
             if position in used or word in counted:
                 continue
             counted.add(word)
             text = task[tokens[position].start : tokens[position].end]
-            matches.append(_Match("implied", f"implied:{source}", word, text, points))
-        matches.extend(self._project[card.id])
-        reasons = self._decay(matches)
+            matches.append(_Match("implied", trigger, word, text, points))
+        reasons = [*self._decay(matches), *project]
         score = round(sum(r.points for r in reasons), 2)
         return Candidate(id=card.id, score=score, priority=card.priority, tier="none", reasons=reasons)
 
     def _decay(self, matches: list[_Match]) -> list[Reason]:
         """The k-th best match of a group earns `decay ** k` of its points; one agent mention counts."""
+        groups: dict[str, list[_Match]] = {}
+        for match in matches:
+            groups.setdefault(match.group, []).append(match)
         reasons: list[Reason] = []
         for group in _GROUPS:
-            ranked = sorted((m for m in matches if m.group == group), key=lambda m: -m.points)
-            if group == "agent":
-                ranked = ranked[:1]
-            for k, match in enumerate(ranked):
+            ranked = sorted(groups.get(group, ()), key=_by_points)
+            for k, match in enumerate(ranked[:1] if group == "agent" else ranked):
                 points = round(match.points * self.weights.decay**k, 2)
                 reasons.append(
                     Reason(trigger=match.trigger, pattern=match.pattern, matched=match.matched, points=points)
@@ -374,6 +393,10 @@ def _no_primary(route: Route, phase: PhaseSpec) -> str:
         return f"{where}: no agent serves this phase (no card lists deliverables for {labels})"
     best = route.candidates[0]
     return f"{where}: no agent matched the task (best was {best.id} with {best.score:g} points)"
+
+
+def _by_points(match: _Match) -> float:
+    return -match.points
 
 
 def _rank(candidate: Candidate) -> tuple[float, float, str]:

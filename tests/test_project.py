@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from orchestrator._manifests import command_words, js_imports, python_imports
 from orchestrator.errors import ConfigError, NotFound, UnsafePath
-from orchestrator.project import ProjectSnapshot
+from orchestrator.project import ProjectSnapshot, _suffix
 
 
 def make_tree(root: Path, files: dict[str, str]) -> Path:
@@ -363,3 +363,8 @@ def test_scan_ignores_exactly_what_gitignore_matches(
     spec = pathspec.GitIgnoreSpec.from_lines(lines)
     expected = sorted(p for p in [*files, ".gitignore"] if not spec.match_file(p))
     assert ProjectSnapshot.scan(root).files == expected
+
+
+@given(st.lists(st.text(alphabet="ab.", max_size=4), min_size=1, max_size=3).map("/".join))
+def test_suffix_agrees_with_os_path_splitext(path: str) -> None:
+    assert _suffix(path) == os.path.splitext(path)[1]
