@@ -68,7 +68,11 @@ def _card(n: int, ids: list[str], head: str, body: str) -> tuple[str, bytes]:
         f"# Agent: Generated {topic.title()} Developer {n}\n\n**Agent ID:** {agent_id}\n"
         f"**Priority:** {n % 100}\n**Version:** 1.{n % 7}.0\n**Status:** Active\n**Category:** {topic}\n"
     )
-    seed_body = body.replace("backend-python", agent_id).replace("`python`", f"`{topic}`")
+    seed_body = (
+        body.replace("backend-python", agent_id)
+        .replace("`python`", f"`{topic}`")
+        .replace("**Version:** 1.0.0", f"**Version:** 1.{n % 7}.0")
+    )
     front = (
         f"---\nname: {agent_id}\ndescription: Generated {topic} agent number {n}.\ntools: Read, Write\n---\n"
     )
@@ -135,9 +139,11 @@ def run(count: int, repeats: int) -> str:
             )
         formats = Counter(card.format for card in catalog)
         load_s = _median_seconds(lambda: Catalog.load([folder], include_builtin=False), repeats)
+        lint_s = _median_seconds(catalog.lint, repeats)
         rows = [
             f"| `Catalog.load` (read + parse + index) | {count} | {total_bytes / count / 1024:.1f} | "
-            f"{load_s:.3f} | **{count / load_s:,.0f}** |"
+            f"{load_s:.3f} | **{count / load_s:,.0f}** |",
+            f"| `Catalog.lint` (already loaded) | {count} | | {lint_s:.3f} | {count / lint_s:,.0f} |",
         ]
         for kind, datas in sorted(by_kind.items()):
             seconds = _median_seconds(lambda datas=datas: [parse_card(d) for d in datas], repeats)

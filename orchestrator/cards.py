@@ -7,6 +7,7 @@ matter) into this one model without losing data.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -379,14 +380,18 @@ class _ToonBlock:
     first: int
     """Index of the block's first content line."""
     end: int
+    _keys: dict[str, int] | None = None
 
     def line_of(self, lines: list[str], key: str) -> int:
         """1-based line where `key` is declared in the block (its first line when unknown)."""
-        for i in range(self.first, self.end):
-            stripped = lines[i].lstrip()
-            if key and stripped.startswith(key) and stripped[len(key) : len(key) + 1] in (":", "["):
-                return i + 1
-        return self.first + 1
+        if self._keys is None:
+            self._keys = {}
+            for i in range(self.first, self.end):
+                stripped = lines[i].strip()
+                cut = min((p for p in (stripped.find(":"), stripped.find("[")) if p > 0), default=-1)
+                if cut > 0:
+                    self._keys.setdefault(unquote(stripped[:cut]), i + 1)
+        return self._keys.get(key, self.first + 1)
 
 
 class _Value:
@@ -418,6 +423,8 @@ class _CardReader:
         self.phase_names: dict[str, str] = {}
         self.toon_used = False
         self.seed_body = False
+        self._seen: dict[str, set[str]] = {}
+        """Items already in each triggers/deliverables list, so adding stays linear."""
 
     # -- structure -------------------------------------------------------
 
@@ -425,6 +432,7 @@ class _CardReader:
         start = self._front_matter()
         doc = scan(self.lines, start)
         self.doc = doc
+        self.heading_at = {h.index: h for h in doc.headings}
         if doc.unclosed_fence is not None:
             self.warnings.append(
                 _warn(doc.unclosed_fence + 1, "code fence is never closed; it runs to the end")
@@ -435,14 +443,14 @@ class _CardReader:
         first_section = sections[0].index if sections else len(self.lines)
         footer_start, footer = self._footer(first_section)
         ranges: list[tuple[Heading, int, int]] = []
-        for pos, heading in enumerate(sections):
-            end = next(
-                (h.index for h in doc.headings if h.index > heading.index and h.level <= level),
-                footer_start,
-            )
-            if pos + 1 < len(sections):
-                end = min(end, sections[pos + 1].index)
-            ranges.append((heading, heading.index + 1, min(end, footer_start)))
+        current: Heading | None = None
+        for heading in doc.headings:
+            if heading.level <= level:
+                if current is not None:
+                    ranges.append((current, current.index + 1, min(heading.index, footer_start)))
+                current = heading if heading.level == level and heading is not title else None
+        if current is not None:
+            ranges.append((current, current.index + 1, footer_start))
         header_start = (title.index + 1) if title is not None and title.index < first_section else start
         self.header, preamble = self._header(header_start, min(first_section, footer_start))
         self.footer = footer
@@ -581,7 +589,7 @@ class _CardReader:
         for i in range(start, end):
             line = self.lines[i]
             if not self.doc.fenced[i]:
-                if is_rule(line) or (line.startswith("#") and any(h.index == i for h in self.doc.headings)):
+                if is_rule(line) or (line.startswith("#") and i in self.heading_at):
                     continue
                 label = bold_label(line)
                 if label is None:
@@ -834,28 +842,31 @@ class _CardReader:
         stops = [h.index for h in subs[1:]] + [end]
         for heading, stop in zip(subs, stops[: len(subs)], strict=True):
             words = [w for w in heading_title(heading.text).split() if w.lower() not in _GENERIC_TECH]
-            if words and not any(heading.index < i < stop for i in labels):
+            if words and bisect.bisect_right(labels, heading.index) == bisect.bisect_left(labels, stop):
                 found.append((heading.index, " ".join(words)))
-        names: list[str] = []
+        names: dict[str, str] = {}
         for _index, name in sorted(found):
-            if name.lower() not in {n.lower() for n in names}:
-                names.append(name)
-        return names
+            names.setdefault(name.lower(), name)
+        return list(names.values())
 
     def _add_triggers(self, kind: str, values: list[str], line: int) -> None:
         if not values:
             return
         self.line_of.setdefault("triggers", line)
         bucket = self.triggers.setdefault(kind, [])
+        seen = self._seen.get(f"triggers.{kind}")
+        if seen is None:
+            seen = self._seen[f"triggers.{kind}"] = set(bucket)
         for value in values:
-            if value not in bucket:
+            if value not in seen:
+                seen.add(value)
                 bucket.append(value)
 
     def _add_collaborator(self, collaborator: Collaborator | None, line: int) -> None:
         if collaborator is None:
             return
         self.line_of.setdefault("collaborators", line)
-        if any(c.id == collaborator.id for c in self.collaborators):
+        if f"collaborators.{collaborator.id}" in self.line_of:
             self.warnings.append(
                 _warn(line, f"collaborator {collaborator.id!r} is listed twice; kept the first")
             )
@@ -868,8 +879,12 @@ class _CardReader:
         if name:
             self.phase_names.setdefault(label, name)
         bucket = self.deliverables.setdefault(label, [])
+        seen = self._seen.get(f"deliverables.{label}")
+        if seen is None:
+            seen = self._seen[f"deliverables.{label}"] = set(bucket)
         for item in items:
-            if item and item not in bucket:
+            if item and item not in seen:
+                seen.add(item)
                 bucket.append(item)
 
     def _front_lists(self) -> None:
@@ -1009,7 +1024,7 @@ class _CardReader:
         for i in self._body_lines(entry):
             line = self.lines[i]
             if line.startswith("#"):
-                heading = next((h for h in self.doc.headings if h.index == i), None)
+                heading = self.heading_at.get(i)
                 current = _trigger_type(heading.key) if heading is not None and heading.key else None
                 current_line = i + 1
                 continue
@@ -1068,13 +1083,29 @@ class _CardReader:
                 )
 
     def _body_deliverables(self, entry: tuple[Heading, int, int] | None, level: int) -> None:
+        """Phase labels (bold or sub-heading) and the list items under each; nested items
+        join their parent: `Migration scripts (forward migration; rollback script)`."""
         phase: tuple[str, str] | None = None
         phase_line = 0
         item_indent: int | None = None
+        pending: list[str] = []
+        """The current top-level item followed by its nested items."""
+
+        def flush() -> None:
+            if phase is not None and pending:
+                text, subs = pending[0], pending[1:]
+                if subs and text.endswith(")") and " (" in text:
+                    text = f"{text[:-1]}; {'; '.join(subs)})"
+                elif subs:
+                    text = f"{text} ({'; '.join(subs)})"
+                self._add_deliverables(phase[0], phase[1], [text], phase_line)
+            pending.clear()
+
         for i in self._body_lines(entry):
             line = self.lines[i]
             if line.startswith("#"):
-                heading = next((h for h in self.doc.headings if h.index == i), None)
+                flush()
+                heading = self.heading_at.get(i)
                 phase = parse_phase_label(heading.text) if heading is not None else None
                 phase_line, item_indent = i + 1, None
                 if phase is not None:
@@ -1084,16 +1115,15 @@ class _CardReader:
             if label is not None:
                 parsed = parse_phase_label(label[0])
                 if parsed is not None:
+                    flush()
                     self.seed_body = True
-                    if list_item(line) is not None and label[1]:
-                        self._add_deliverables(parsed[0], parsed[1], split_items(label[1]), i + 1)
-                        continue
-                    phase, phase_line, item_indent = parsed, i + 1, None
-                    self._add_deliverables(
-                        parsed[0], parsed[1], split_items(label[1]) if label[1] else [], i + 1
-                    )
+                    items = split_items(label[1]) if label[1] else []
+                    if list_item(line) is None or not label[1]:
+                        phase, phase_line, item_indent = parsed, i + 1, None
+                    self._add_deliverables(parsed[0], parsed[1], items, i + 1)
                     continue
                 if not label[1]:
+                    flush()
                     phase = None
                     self.warnings.append(
                         _warn(
@@ -1108,14 +1138,13 @@ class _CardReader:
             text = strip_inline(item[1])
             if item_indent is None:
                 item_indent = item[0]
-            bucket = self.deliverables[phase[0]]
-            if item[0] > item_indent and bucket:
-                last = bucket[-1]
-                bucket[-1] = (
-                    f"{last[:-1]}; {text})" if last.endswith(")") and " (" in last else f"{last} ({text})"
-                )
+            if item[0] > item_indent and pending:
+                if text:
+                    pending.append(text)
             elif text:
-                self._add_deliverables(phase[0], phase[1], [text], phase_line)
+                flush()
+                pending.append(text)
+        flush()
 
     def _phase_tables(self, ranges: list[tuple[Heading, int, int]]) -> None:
         """`| Phase | Output |` tables anywhere outside code fences."""

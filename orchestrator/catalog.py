@@ -127,6 +127,9 @@ class Catalog:
                 unique[card.id] = card
         self.cards: dict[str, AgentCard] = dict(sorted(unique.items()))
         self._aliases = self._build_aliases()
+        self._terms: dict[str, set[str]] | None = None
+        self._groups: dict[str, list[str]] = {}
+        self._suggestions: dict[str, str] = {}
 
     @classmethod
     def load(
@@ -226,6 +229,11 @@ class Catalog:
         raise NotFound(f"no agent {agent_id!r} in the catalogue{self._suggest(agent_id)}")
 
     def _suggest(self, agent_id: str) -> str:
+        if agent_id not in self._suggestions:
+            self._suggestions[agent_id] = self._closest(agent_id)
+        return self._suggestions[agent_id]
+
+    def _closest(self, agent_id: str) -> str:
         names = [*self.cards, *self._aliases]
         close = difflib.get_close_matches(slugify(agent_id) or agent_id, names, n=1, cutoff=0.6)
         if close:
@@ -259,7 +267,11 @@ class Catalog:
         topic = group_topic(group)
         if topic in _EVERYONE:
             return list(self.cards)
-        return [card.id for card in self if _matches(topic, _terms(card))]
+        if topic not in self._groups:
+            if self._terms is None:
+                self._terms = {card.id: _terms(card) for card in self}
+            self._groups[topic] = [i for i, terms in self._terms.items() if _matches(topic, terms)]
+        return list(self._groups[topic])
 
     def resolve_collaborators(self, card: AgentCard) -> list[str]:
         """The agent ids `card` may hand work to, in card order: groups expanded, unknown ids

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,23 @@ def test_yaml_bombs_in_front_matter_are_bounded() -> None:
     lines += ["name: bomb", "deep: " + "[" * 5000 + "]" * 5000, "---"]
     card = parse_card("\n".join(lines))
     assert card.id == "bomb"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "## Triggers\n### Keywords\n- k\n" * 20_000,
+        "## Triggers\n**Keywords:** " + ", ".join(f"k{i}" for i in range(50_000)),
+        "## Deliverables\n**Phase 2 (Design):**\n"
+        + "".join(f"- item {i}\n  - sub {i}\n" for i in range(30_000)),
+        "## Tech Stack\n" + "".join(f"### T{i}\n**L{i}:**\n" for i in range(20_000)),
+        "## Collaboration\n" + "".join(f"- agent-{i} - note\n" for i in range(30_000)),
+        "```toon\n" + "".join(f"k{i}: v\n" for i in range(30_000)) + "```\n",
+        "| Phase | Output |\n|---|---|\n" + "".join(f"| 2 (Design) | d{i} |\n" for i in range(30_000)),
+    ],
+    ids=["sections", "keywords", "deliverables", "tech stack", "collaborators", "toon keys", "table rows"],
+)
+def test_many_repeated_elements_parse_in_linear_time(body: str) -> None:
+    start = time.perf_counter()
+    parse_card(f"# Agent: A\n**Agent ID:** a\n{body}\n")
+    assert time.perf_counter() - start < 5.0
