@@ -231,3 +231,8 @@ def test_repeated_collaborator_is_kept_once_with_a_warning() -> None:
     )
     assert [(c.id, c.note) for c in card.collaborators] == [("a", "one")]
     assert card.warnings == ["line 6: collaborator 'a' is listed twice; kept the first"]
+
+
+def test_front_matter_values_become_plain_json() -> None:
+    card = parse_card("---\nname: x\nweight: .nan\nwhen: 2024-01-01\n1: one\n---\n")
+    assert card.metadata == {"weight": "nan", "when": "2024-01-01", "1": "one"}
