@@ -303,10 +303,11 @@ def ensure_exists(run_id: str, values: dict[str, Any] | None, where: str) -> dic
 
 
 def provider_failed(result: RunResult) -> bool:
-    return result.error_type is not None and result.error_type in _PROVIDER_ERRORS
+    """True when a provider error (after retries) stopped the run: exit code 3."""
+    from orchestrator import errors
 
-
-_PROVIDER_ERRORS = {cls.__name__ for cls in ProviderError.__subclasses__()} | {"ProviderError"}
+    cls = getattr(errors, result.error_type or "", None)
+    return isinstance(cls, type) and issubclass(cls, ProviderError)
 
 
 class Runner:
