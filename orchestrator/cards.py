@@ -212,8 +212,20 @@ _INT = re.compile(r"[ \t]*([+-]?\d{1,9})(?![\d.])")
 _LINE_PREFIX = re.compile(r"line (\d+): (.*)$", re.DOTALL)
 _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _META_SCOPES = ("agent", "metadata", "meta")
+
 _AGENT_TITLE = re.compile(r"agent\s*(?::|\s[-–—])\s*", re.IGNORECASE)
 _IDENTITY_KEYS = frozenset({"id", "agent_id", "name", "priority", "version", "status", "category", "tags"})
+"""Keys that become AgentCard fields (or normalised `category`/`tags`) rather than plain metadata."""
+_FRONT_CONSUMED = _IDENTITY_KEYS | {
+    "triggers",
+    "keywords",
+    "file_patterns",
+    "imports",
+    "collaborators",
+    "works_with",
+    "deliverables",
+}
+"""Front-matter keys the parser reads into fields; the rest are kept in `metadata` as they are."""
 
 
 def warning_location(warning: str) -> tuple[int | None, str]:
@@ -469,9 +481,9 @@ class _CardReader:
         tech = self._tech_stack(roles.get("tech_stack"), level)
         self._front_lists()
         self._toon_lists()
-        self._body_triggers(roles.get("triggers"), level)
+        self._body_triggers(roles.get("triggers"))
         self._body_collaborators(roles.get("collaboration"))
-        self._body_deliverables(roles.get("deliverables"), level)
+        self._body_deliverables(roles.get("deliverables"))
         self._phase_tables(ranges)
         self.line_of.update({"id": self.line_of.get("id", 1), "name": self.line_of.get("name", 1)})
         return AgentCard(
@@ -913,25 +925,8 @@ class _CardReader:
                     self._add_deliverables(
                         parsed[0], parsed[1], _as_list(items), self.front_lines.get("deliverables", 1)
                     )
-        for key in ("category", "tags", "aliases"):
-            if key in front:
-                self.metadata[key] = front[key]
         for key, value in front.items():
-            if key not in {
-                "id",
-                "agent_id",
-                "name",
-                "priority",
-                "version",
-                "status",
-                "triggers",
-                "keywords",
-                "file_patterns",
-                "imports",
-                "collaborators",
-                "works_with",
-                "deliverables",
-            }:
+            if key not in _FRONT_CONSUMED:
                 self.metadata.setdefault(key, value)
 
     def _collaborators_from_data(self, value: Any, line: int) -> None:
@@ -1021,7 +1016,7 @@ class _CardReader:
                 continue
             self._add_deliverables(parsed[0], parsed[1], _as_list(items), line)
 
-    def _body_triggers(self, entry: tuple[Heading, int, int] | None, level: int) -> None:
+    def _body_triggers(self, entry: tuple[Heading, int, int] | None) -> None:
         current: str | None = None
         current_line = 0
         for i in self._body_lines(entry):
@@ -1085,7 +1080,7 @@ class _CardReader:
                     collaborator_from_text(f"{cells[0]} - {cells[1]}" if len(cells) > 1 else cells[0]), i + 1
                 )
 
-    def _body_deliverables(self, entry: tuple[Heading, int, int] | None, level: int) -> None:
+    def _body_deliverables(self, entry: tuple[Heading, int, int] | None) -> None:
         """Phase labels (bold or sub-heading) and the list items under each; nested items
         join their parent: `Migration scripts (forward migration; rollback script)`."""
         phase: tuple[str, str] | None = None

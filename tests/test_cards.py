@@ -368,3 +368,9 @@ def test_tech_stack_with_bold_labels_only() -> None:
 )
 def test_name_comes_from_the_title(text: str, name: str) -> None:
     assert parse_card(text).name == name
+
+
+def test_category_and_tags_are_lower_case_wherever_declared() -> None:
+    front = parse_card("---\nname: x\ncategory: Backend\ntags: [SQL, Postgres]\n---\n")
+    body = parse_card("# Agent: X\n\n**Agent ID:** x\n**Category:** Backend\n**Tags:** SQL, Postgres\n")
+    assert front.metadata == body.metadata == {"category": "backend", "tags": ["sql", "postgres"]}
