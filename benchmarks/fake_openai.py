@@ -88,6 +88,10 @@ class FaultConfig(BaseModel):
     """tiktoken encoding for usage; an estimate is used when it cannot load offline (see _tokens)."""
     count_schema_tokens: bool = True
     """Count the response_format schema in prompt_tokens, as OpenAI bills it."""
+    call_tools: bool = False
+    """Answer a request that offers function tools with a call to the first one its conversation has not
+    called yet (arguments generated from its parameters); once each was called, answer as usual. This is
+    how a tool-driven peer (a supervisor handing off through transfer tools) can be driven to completion."""
 
     @model_validator(mode="after")
     def _rates_fit(self) -> FaultConfig:
@@ -253,9 +257,17 @@ class FakeOpenAI:
             total += self._counter.count(_message_text(message.get("content")))
             if message.get("name"):
                 total += 1 + self._counter.count(str(message["name"]))
+            for call in message.get("tool_calls") or []:
+                function = call.get("function") if isinstance(call, dict) else None
+                if isinstance(function, dict):
+                    called = f"{function.get('name', '')}{function.get('arguments', '')}"
+                    total += 3 + self._counter.count(called)
         schema = _response_schema(body)
         if cfg.count_schema_tokens and schema is not None:
             total += self._counter.count(json.dumps(schema, separators=(",", ":")))
+        tools = body.get("tools")
+        if cfg.count_schema_tokens and isinstance(tools, list) and tools:
+            total += self._counter.count(json.dumps(tools, separators=(",", ":")))
         return total
 
 
@@ -414,6 +426,24 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         finish_reason = "stop"
+        tool = _next_tool(body, cfg) if cfg.call_tools else None
+        if tool is not None:
+            name, arguments = tool
+            entry.prompt_tokens = owner._count_prompt(body, cfg)
+            entry.completion_tokens = owner._counter.count(name + arguments)
+            completion = _completion(entry, "", "tool_calls")
+            completion["choices"][0]["message"].update(
+                content=None,
+                tool_calls=[
+                    {
+                        "id": f"call_fake{entry.index:08d}",
+                        "type": "function",
+                        "function": {"name": name, "arguments": arguments},
+                    }
+                ],
+            )
+            self._send_json(entry, 200, completion, owner._rate_headers(cfg))
+            return
         if fault == "malformed":
             content = "Sure! Here is the JSON you asked for:\n" + content[:-1]
         elif fault == "length":
@@ -506,6 +536,27 @@ def _response_schema(body: dict[str, Any]) -> dict[str, Any] | None:
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
         schema = (fmt.get("json_schema") or {}).get("schema")
         return schema if isinstance(schema, dict) else {}
+    return None
+
+
+def _next_tool(body: dict[str, Any], cfg: FaultConfig) -> tuple[str, str] | None:
+    """The first offered function the conversation has not called yet, with generated arguments."""
+    if body.get("tool_choice") == "none":
+        return None
+    called = {
+        str((call.get("function") or {}).get("name"))
+        for message in body.get("messages") or []
+        if isinstance(message, dict) and message.get("role") == "assistant"
+        for call in message.get("tool_calls") or []
+        if isinstance(call, dict)
+    }
+    for tool in body.get("tools") or []:
+        function = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
+        if not isinstance(function, dict) or not function.get("name") or function["name"] in called:
+            continue
+        parameters = function.get("parameters") or {"type": "object", "properties": {}}
+        value = SchemaFaker(parameters, array_items=cfg.array_items, string_words=cfg.string_words).generate()
+        return str(function["name"]), json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return None
 
 

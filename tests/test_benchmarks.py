@@ -1,0 +1,223 @@
+"""Benchmarks: every module imports, and the helpers that turn logs into numbers are right.
+
+No benchmark is run here (they take minutes); `make bench` runs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import openai
+import pytest
+
+from benchmarks import _common as c
+from benchmarks import _standard
+from benchmarks.fake_openai import FakeOpenAI, FaultConfig
+
+MODULES = [
+    "benchmarks.bench_overhead",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_benchmark_module_imports_and_has_run(name: str) -> None:
+    module = importlib.import_module(name)
+    assert callable(getattr(module, "run", None) or module.main)
+
+
+@dataclass
+class Entry:
+    """The fields of a fake-server RequestLog that the helpers read."""
+
+    phase: str
+    agent: str
+    t_start: float
+    t_end: float
+    status: int = 200
+
+
+@pytest.mark.parametrize(
+    ("calls", "length", "chain"),
+    [
+        ([], 0.0, []),
+        ([c.Call("a", 1.0)], 1.0, ["a"]),
+        ([c.Call("a", 1.0), c.Call("b", 2.0, ("a",)), c.Call("c", 0.5, ("b",))], 3.5, ["a", "b", "c"]),
+        (
+            [c.Call("p", 0.3), *(c.Call(f"h{i}", 0.3 + i / 100, ("p",)) for i in range(3)), c.Call("n", 0.3)],
+            0.62,
+            ["p", "h2"],
+        ),
+        ([c.Call("a", 1.0), c.Call("b", 1.0), c.Call("j", 1.0, ("a", "b"))], 2.0, ["a", "j"]),
+    ],
+)
+def test_critical_path_is_the_longest_dependent_chain(
+    calls: list[c.Call], length: float, chain: list[str]
+) -> None:
+    got_length, got_chain = c.critical_path(calls)
+    assert got_length == pytest.approx(length)
+    assert got_chain == chain
+
+
+def test_critical_path_refuses_a_cycle() -> None:
+    with pytest.raises(ValueError, match="cycle"):
+        c.critical_path([c.Call("a", 1, ("b",)), c.Call("b", 1, ("a",))])
+
+
+@pytest.mark.parametrize(
+    ("intervals", "longest"),
+    [
+        ([], 0.0),
+        ([(0, 1), (1, 2), (2, 3)], 3.0),
+        ([(0, 1), (0, 1), (0, 1), (1, 2)], 2.0),
+        ([(0, 10), (1, 2), (3, 4)], 10.0),
+        ([(0, 1), (0.5, 3), (3, 4)], 3.5),
+    ],
+)
+def test_interval_chain_is_the_longest_non_overlapping_sequence(
+    intervals: list[tuple[float, float]], longest: float
+) -> None:
+    assert c.interval_chain(intervals) == pytest.approx(longest)
+
+
+def _manifest(*phases: tuple[str, list[tuple[str, str | None]]]) -> dict[str, object]:
+    return {
+        "phases": [
+            {
+                "key": key,
+                "agents": [
+                    {
+                        "id": a,
+                        "handed_off_by": by,
+                        "deliverables": [{"name": f"{a} doc", "path": f"{key}/{a}.md"}],
+                    }
+                    for a, by in agents
+                ],
+            }
+            for key, agents in phases
+        ]
+    }
+
+
+def test_phase_calls_chain_handoffs_inside_a_phase_and_phases_one_after_another() -> None:
+    manifest = _manifest(
+        ("design", [("lead", None), ("db", "lead"), ("sec", "lead"), ("deep", "db")]),
+        ("build", [("lead", None)]),
+    )
+    log = [
+        Entry("design", "lead", 0.0, 0.3),
+        Entry("design", "db", 0.4, 0.7),
+        Entry("design", "sec", 0.4, 0.8),
+        Entry("design", "deep", 0.8, 1.1),
+        Entry("build", "lead", 1.2, 1.5),
+        Entry("build", "lead", 1.0, 1.0, status=429),
+    ]
+    calls = c.phase_calls(manifest, log)
+    assert {k.key: k.after for k in calls} == {
+        "design/lead/0": (),
+        "design/db/0": ("design/lead/0",),
+        "design/sec/0": ("design/lead/0",),
+        "design/deep/0": ("design/db/0",),
+        "build/lead/0": ("design/lead/0", "design/db/0", "design/sec/0", "design/deep/0"),
+    }
+    length, chain = c.critical_path(calls)
+    assert length == pytest.approx(1.2)
+    assert chain == ["design/lead/0", "design/db/0", "design/deep/0", "build/lead/0"]
+
+
+def test_a_repair_call_waits_for_the_whole_phase_before_it() -> None:
+    manifest = _manifest(("design", [("lead", None), ("db", "lead")]))
+    log = [Entry("design", "lead", 0, 1), Entry("design", "db", 1, 3), Entry("design", "lead", 3, 4)]
+    calls = {k.key: k.after for k in c.phase_calls(manifest, log)}
+    assert calls["design/lead/1"] == ("design/lead/0",)
+    assert c.critical_path(c.phase_calls(manifest, log))[0] == pytest.approx(3.0)
+
+
+def test_manifest_shape_lists_phase_agent_and_deliverable_names() -> None:
+    manifest = _manifest(("design", [("lead", None), ("db", "lead")]))
+    assert c.manifest_shape(manifest) == [("design", "lead", ("lead doc",)), ("design", "db", ("db doc",))]
+
+
+def test_deliverables_on_disk_counts_only_non_empty_files(tmp_path: Path) -> None:
+    manifest = _manifest(("design", [("lead", None), ("db", "lead")]))
+    (tmp_path / "design").mkdir()
+    (tmp_path / "design" / "lead.md").write_text("text")
+    (tmp_path / "design" / "db.md").write_text("")
+    assert c.deliverables_on_disk(tmp_path, manifest) == (2, 1)
+
+
+@pytest.mark.parametrize("agent", _standard.agents())
+def test_standard_cards_are_the_seed_cards_size(agent: str) -> None:
+    seed = len(_standard.SEED.read_text(encoding="utf-8"))
+    assert abs(len(_standard.standard_card(agent)) - seed) / seed < 0.05
+
+
+def test_standard_cards_give_the_issue_s_roles() -> None:
+    from orchestrator.cards import parse_card
+
+    cards = {a: parse_card(_standard.standard_card(a).encode()) for a in _standard.agents()}
+    assert [x.id for x in cards["backend-python"].collaborators] == ["database-specialist", "security-expert"]
+    for step in _standard.STEPS:
+        label = {"design": "2", "build": "5b", "verify": "7"}[step.phase]
+        assert list(step.deliverables) == cards[step.agent].deliverables[label]
+
+
+def test_standard_project_routes_as_the_standard_set_up(tmp_path: Path) -> None:
+    from orchestrator.catalog import Catalog
+    from orchestrator.phases import load_pipeline
+    from orchestrator.project import ProjectSnapshot
+    from orchestrator.routing import Router
+
+    project = _standard.write_project(tmp_path / "p")
+    router = Router(Catalog.load(project_dir=project), ProjectSnapshot.scan(project))
+    pipeline = load_pipeline("default", project_dir=project)
+    plan = {key: router.route(_standard.TASK, pipeline.phase(key)) for key in ("design", "build", "verify")}
+    assert {k: r.primary for k, r in plan.items()} == {
+        "design": "backend-python",
+        "build": "backend-python",
+        "verify": "qa-automation",
+    }
+    assert plan["design"].collaborators == ["database-specialist", "security-expert"]
+
+
+def test_fake_server_calls_each_offered_tool_once_then_answers() -> None:
+    tools = [
+        {"type": "function", "function": {"name": n, "parameters": {"type": "object", "properties": {}}}}
+        for n in ("transfer_to_a", "transfer_to_b")
+    ]
+    messages: list[dict[str, object]] = [{"role": "user", "content": "go"}]
+    names: list[str | None] = []
+    with FakeOpenAI(FaultConfig(call_tools=True)) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+        for _ in range(3):
+            answer = client.chat.completions.create(model="m", messages=messages, tools=tools)  # type: ignore[arg-type]
+            message = answer.choices[0].message
+            if not message.tool_calls:
+                names.append(None)
+                break
+            call = message.tool_calls[0]
+            names.append(call.function.name)  # type: ignore[union-attr]
+            messages.append(message.model_dump(exclude_none=True))
+            messages.append({"role": "tool", "tool_call_id": call.id, "content": "done"})
+        client.close()
+        log = server.requests
+    assert names == ["transfer_to_a", "transfer_to_b", None]
+    assert log[1].prompt_tokens > log[0].prompt_tokens
+
+
+def test_fake_server_ignores_tools_unless_asked() -> None:
+    tools = [
+        {"type": "function", "function": {"name": "t", "parameters": {"type": "object", "properties": {}}}}
+    ]
+    with FakeOpenAI(FaultConfig()) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+        answer = client.chat.completions.create(
+            model="m",
+            messages=[{"role": "user", "content": "go"}],
+            tools=tools,  # type: ignore[arg-type]
+        )
+        client.close()
+    assert answer.choices[0].message.tool_calls is None
+    assert json.dumps(answer.choices[0].message.content)
