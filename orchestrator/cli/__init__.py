@@ -22,7 +22,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-_COMMAND_MODULES = ("agents", "run", "routing")
+_COMMAND_MODULES = ("agents", "run", "routing", "config")
 
 
 def _register() -> None:

@@ -11,10 +11,12 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from orchestrator._log import configure_logging
 from orchestrator.cli import app
 from orchestrator.cli._common import AgentsDirOption, JsonOption, ProjectDirOption, print_json
+from orchestrator.cli._progress import ProgressDisplay
 from orchestrator.errors import ConfigError
-from orchestrator.events import Event
+from orchestrator.orchestrator import VERIFY_TASK
 from orchestrator.result import RunResult
 from orchestrator.settings import Settings, load_settings
 
@@ -55,7 +57,9 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress ou
 
 
 def _settings(**overrides: Any) -> Settings:
-    return load_settings(**overrides)
+    settings = load_settings(**overrides)
+    configure_logging(settings.log_format, settings.log_level, force=True)
+    return settings
 
 
 def _chat_model(spec: str | None) -> Any:
@@ -71,27 +75,6 @@ def _chat_model(spec: str | None) -> Any:
     return factory() if callable(factory) else factory
 
 
-def _progress(event: Event) -> None:
-    where = f"[dim]{event.phase}[/dim] " if event.phase else ""
-    styles = {
-        "phase_started": "[bold cyan]▶[/bold cyan]",
-        "agent_selected": "[green]●[/green]",
-        "handoff": "[magenta]→[/magenta]",
-        "deliverable_written": "  [dim]✓[/dim]",
-        "repair_requested": "[yellow]![/yellow]",
-        "gate_passed": "[green]✔[/green]",
-        "gate_failed": "[red]✘[/red]",
-        "awaiting_approval": "[yellow]⏸[/yellow]",
-        "run_started": "[bold]phasegraph[/bold]",
-        "run_finished": "[bold]■[/bold]",
-    }
-    mark = styles.get(event.kind)
-    if mark is None:
-        return
-    who = f"[bold]{event.agent}[/bold] " if event.agent and event.kind != "handoff" else ""
-    _err.print(f"{mark} {where}{who}{event.message}", markup=True, highlight=False, soft_wrap=True)
-
-
 def _runner(
     settings: Settings, quiet: bool, as_json: bool, chat_model: str | None = None, record: Path | None = None
 ) -> Any:
@@ -102,11 +85,16 @@ def _runner(
         from orchestrator.providers import make_provider
 
         provider = make_provider(settings, chat_model=_chat_model(chat_model), record_to=record)
-    return Runner(settings, provider=provider, on_event=None if quiet else _progress)
+    return Runner(settings, provider=provider, on_event=None if quiet else ProgressDisplay())
 
 
-def _run(coro: Coroutine[Any, Any, RunResult]) -> RunResult:
-    return asyncio.run(coro)
+def _run(coro: Coroutine[Any, Any, RunResult], runner: Any) -> RunResult:
+    """Drive one runner call; the progress display is closed however it ends (Ctrl-C too)."""
+    try:
+        return asyncio.run(coro)
+    finally:
+        if isinstance(runner.on_event, ProgressDisplay):
+            runner.on_event.close()
 
 
 def exit_code(result: RunResult) -> int:
@@ -208,15 +196,13 @@ def run(
         from_artifacts=from_artifacts,
     )
     runner = _runner(settings, quiet or as_json, as_json, langchain_model, record)
-    _finish(_run(runner.start(opts)), as_json)
+    _finish(_run(runner.start(opts), runner), as_json)
 
 
 @app.command()
 def verify(
     project_dir: ProjectDirOption = Path("."),
-    task: Annotated[str, typer.Option("--task", help="What to verify.")] = (
-        "Verify the project: run its tests and report on coverage, correctness and risks."
-    ),
+    task: Annotated[str, typer.Option("--task", help="What to verify.")] = VERIFY_TASK,
     from_run: Annotated[
         str | None, typer.Option("--from", help="Earlier deliverables from this run.")
     ] = None,
@@ -267,7 +253,7 @@ def verify(
         from_artifacts=from_artifacts,
     )
     runner = _runner(settings, quiet or as_json, as_json, langchain_model, record)
-    _finish(_run(runner.start(opts)), as_json, junit)
+    _finish(_run(runner.start(opts), runner), as_json, junit)
 
 
 @app.command()
@@ -288,7 +274,7 @@ def resume(
         max_usd=max_usd, max_tokens=max_tokens, checkpoint_url=checkpoint_url, cassette=cassette
     )
     runner = _runner(settings, quiet or as_json, as_json, langchain_model)
-    _finish(_run(runner.resume(run_id, project_dir, until=until)), as_json)
+    _finish(_run(runner.resume(run_id, project_dir, until=until), runner), as_json)
 
 
 @app.command()
@@ -303,7 +289,8 @@ def approve(
 ) -> None:
     """Approve the phase a run waits on, and continue."""
     runner = _runner(_settings(checkpoint_url=checkpoint_url), quiet or as_json, as_json)
-    _finish(_run(runner.decide(run_id, project_dir, approve=True, text=feedback, until=until)), as_json)
+    decision = runner.decide(run_id, project_dir, approve=True, text=feedback, until=until)
+    _finish(_run(decision, runner), as_json)
 
 
 @app.command()
@@ -318,7 +305,8 @@ def reject(
 ) -> None:
     """Reject the phase a run waits on; it runs again with the reason as feedback."""
     runner = _runner(_settings(checkpoint_url=checkpoint_url), quiet or as_json, as_json)
-    _finish(_run(runner.decide(run_id, project_dir, approve=False, text=reason, until=until)), as_json)
+    decision = runner.decide(run_id, project_dir, approve=False, text=reason, until=until)
+    _finish(_run(decision, runner), as_json)
 
 
 @runs_app.command("list")

@@ -1,0 +1,128 @@
+"""The CLI's progress display: a live rich view on a terminal, plain lines everywhere else.
+
+On a terminal each phase gets a spinner row (who works on it, deliverables so far)
+under a run row (calls, tokens, cost so far), and notable events (agent chosen and
+why, handoffs, repairs, gate results) scroll above it. When stderr is a pipe or a
+CI log, the same events are printed as one plain line each, so logs stay readable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+
+from orchestrator.events import Event
+
+_MARKS = {
+    "run_started": "[bold]phasegraph[/bold]",
+    "phase_started": "[bold cyan]▶[/bold cyan]",
+    "agent_selected": "[green]●[/green]",
+    "handoff": "[magenta]→[/magenta]",
+    "deliverable_written": "  [dim]✓[/dim]",
+    "repair_requested": "[yellow]![/yellow]",
+    "gate_passed": "[green]✔[/green]",
+    "gate_failed": "[red]✘[/red]",
+    "awaiting_approval": "[yellow]⏸[/yellow]",
+    "run_finished": "[bold]■[/bold]",
+}
+_LIVE_QUIET = frozenset({"deliverable_written", "phase_started", "run_started", "run_finished"})
+"""Kinds the live view shows in its rows instead of as scrolling lines."""
+
+
+@dataclass
+class _PhaseRow:
+    task: TaskID
+    agents: list[str] = field(default_factory=list)
+    deliverables: int = 0
+
+
+class ProgressDisplay:
+    """An event handler that renders a run's progress on stderr; call `close()` when done."""
+
+    def __init__(self, console: Console | None = None, *, live: bool | None = None) -> None:
+        self.console = console or Console(stderr=True, highlight=False)
+        self.live = self.console.is_terminal if live is None else live
+        self._progress: Progress | None = None
+        self._run_row: TaskID | None = None
+        self._phases: dict[str, _PhaseRow] = {}
+
+    def __call__(self, event: Event) -> None:
+        if self.live:
+            self._live(event)
+        if event.kind in _MARKS and not (self.live and event.kind in _LIVE_QUIET):
+            self._line(event)
+
+    def close(self) -> None:
+        """Stop the live view (idempotent), leaving its last frame on screen."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def _line(self, event: Event) -> None:
+        where = f"[dim]{escape(event.phase)}[/dim] " if event.phase else ""
+        who = f"[bold]{escape(event.agent)}[/bold] " if event.agent and event.kind != "handoff" else ""
+        text = f"{_MARKS[event.kind]} {where}{who}{escape(event.message)}"
+        target = self._progress.console if self._progress is not None else self.console
+        target.print(text, markup=True, highlight=False, soft_wrap=True)
+
+    def _live(self, event: Event) -> None:
+        progress = self._started(event)
+        phase = self._phases.get(event.phase or "")
+        if event.kind == "phase_started" and event.phase:
+            task = progress.add_task(escape(event.message or event.phase), total=None, detail="routing")
+            self._phases[event.phase] = _PhaseRow(task)
+        elif phase is None:
+            pass
+        elif event.kind in ("agent_selected", "agent_started") and event.agent:
+            if event.agent not in phase.agents:
+                phase.agents.append(event.agent)
+            self._detail(phase, "working")
+        elif event.kind == "deliverable_written":
+            phase.deliverables += 1
+            self._detail(phase, "working")
+        elif event.kind == "gate_passed":
+            progress.update(phase.task, total=1, completed=1)
+            self._detail(phase, "done")
+        elif event.kind == "gate_failed":
+            progress.update(phase.task, total=1, completed=1, description=f"[red]{escape(event.phase or '')}")
+            self._detail(phase, "gate failed")
+        elif event.kind == "awaiting_approval":
+            self._detail(phase, "waiting for approval")
+        if event.kind == "usage" and self._run_row is not None:
+            total = event.data.get("total") or {}
+            progress.update(
+                self._run_row,
+                detail=f"{total.get('calls', 0)} calls · {total.get('prompt_tokens', 0)} + "
+                f"{total.get('completion_tokens', 0)} tokens · ${total.get('cost_usd', 0.0):.4f}",
+            )
+        if event.kind == "run_finished" and self._run_row is not None:
+            progress.update(self._run_row, total=1, completed=1)
+            self.close()
+
+    def _started(self, event: Event) -> Progress:
+        if self._progress is None:
+            self._progress = Progress(
+                SpinnerColumn(finished_text="[green]✔[/green]"),
+                TextColumn("{task.description}"),
+                TextColumn("[dim]{task.fields[detail]}[/dim]"),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=False,
+            )
+            self._progress.start()
+            self._run_row = self._progress.add_task(
+                f"[bold]run {escape(event.run_id)}[/bold]", total=None, detail="starting"
+            )
+        return self._progress
+
+    def _detail(self, phase: _PhaseRow, state: str) -> None:
+        assert self._progress is not None
+        agents = phase.agents[0] if phase.agents else "-"
+        if len(phase.agents) > 1:
+            agents += f" +{len(phase.agents) - 1}"
+        self._progress.update(
+            phase.task, detail=f"{escape(agents)} · {phase.deliverables} deliverables · {state}"
+        )
