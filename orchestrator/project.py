@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bisect
 import fnmatch
-import operator
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -197,17 +196,16 @@ class ProjectSnapshot(BaseModel):
         base = base.resolve()
         files, truncated, warnings = _walk(str(base), max_files)
         declared = Declared(warnings=warnings)
-        _read_declarations(base, files, declared)
-        basenames = {f.rsplit("/", 1)[-1] for f in files}
-        config = {n for n in basenames if _is_config_name(n)} | declared.tools
+        layout = _Layout(files)
+        _read_declarations(base, layout, declared)
         if truncated:
             declared.warnings.append(f"scan stopped after {max_files} files; the rest was not considered")
         return cls(
             root=base,
             files=files,
             imports=sorted(declared.imports),
-            structure=_structure(files),
-            config=sorted(config),
+            structure=sorted(layout.structure),
+            config=sorted(layout.config | declared.tools),
             scripts=sorted(declared.scripts),
             truncated=truncated,
             warnings=declared.warnings,
@@ -270,11 +268,10 @@ def _fold_import(name: str) -> str:
     return name.lower().replace("-", "_")
 
 
-_NAME = operator.attrgetter("name")
-
-
 def _walk(root: str, max_files: int) -> tuple[list[str], bool, list[str]]:
-    """Depth-first, sorted walk; prunes SKIP_DIRS, virtualenvs and what `.gitignore` files ignore."""
+    """Depth-first walk over sorted folders; prunes SKIP_DIRS, virtualenvs and what `.gitignore`
+    files ignore. When `max_files` cuts a folder short, its files are taken in sorted order, so
+    the cut is the same on every run."""
     files: list[str] = []
     warnings: list[str] = []
     stack: list[tuple[str, tuple[_Ignore, ...]]] = [("", ())]
@@ -282,52 +279,66 @@ def _walk(root: str, max_files: int) -> tuple[list[str], bool, list[str]]:
         rel, ignores = stack.pop()
         try:
             with os.scandir(os.path.join(root, rel) if rel else root) as listing:
-                entries = sorted(listing, key=_NAME)
+                entries = list(listing)
         except OSError as exc:
             warnings.append(f"{rel or '.'}: skipped, cannot be listed ({exc.strerror})")
             continue
-        if rel and any(e.name == "pyvenv.cfg" for e in entries):
+        names = {entry.name for entry in entries}
+        if rel and "pyvenv.cfg" in names:
             continue
-        gitignore = next((e for e in entries if e.name == ".gitignore"), None)
-        if gitignore is not None:
-            ignore = _Ignore.read(gitignore.path, rel, warnings)
+        if ".gitignore" in names:
+            ignore = _Ignore.read(os.path.join(root, rel, ".gitignore"), rel, warnings)
             if ignore is not None:
                 ignores = (ignore, *ignores)
         subdirs: list[str] = []
+        here: list[str] = []
         for entry in entries:
+            name = entry.name
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    path = f"{rel}{entry.name}/"
-                    if entry.name not in SKIP_DIRS and not _ignored(path, ignores):
+                    path = f"{rel}{name}/"
+                    if name not in SKIP_DIRS and not (ignores and _ignored(path, name + "/", ignores)):
                         subdirs.append(path)
                     continue
                 if not entry.is_file():
                     continue
             except OSError:
                 continue
-            path = rel + entry.name
-            if ignores and _ignored(path, ignores):
-                continue
-            if len(files) >= max_files:
-                return sorted(files), True, warnings
-            files.append(path)
-        stack.extend((d, ignores) for d in reversed(subdirs))
+            path = rel + name
+            if not (ignores and _ignored(path, name, ignores)):
+                here.append(path)
+        room = max_files - len(files)
+        if len(here) > room:
+            here.sort()
+            files.extend(here[:room])
+            return sorted(files), True, warnings
+        files.extend(here)
+        subdirs.sort(reverse=True)
+        stack.extend((d, ignores) for d in subdirs)
     return sorted(files), False, warnings
 
 
 class _Ignore:
-    """One `.gitignore` file, with a combined regex that rejects most paths in one test."""
+    """One `.gitignore` file, applied the way git applies it during a walk.
+
+    Each file and folder is checked once, on the way down; an ignored folder is not
+    entered. A pattern without a `/` is matched against the entry's own name, any
+    other pattern against its path from the `.gitignore`'s folder; the last matching
+    pattern decides. Two combined regexes (names, paths) reject most entries in one
+    test each.
+    """
 
     def __init__(self, base: str, spec: pathspec.GitIgnoreSpec) -> None:
         self.base = base
-        self.spec = spec
-        regexes = [p.regex.pattern for p in spec.patterns if p.include is not None and p.regex is not None]
-        self.quick: re.Pattern[str] | None
-        try:
-            self.quick = re.compile("|".join(f"(?:{r})" for r in regexes).replace("(?P<ps_d>", "(?:"))
-        except re.error:
-            self.quick = None
-        self.empty = not regexes
+        self.rules: list[tuple[bool, re.Pattern[str], bool]] = []
+        for pattern in spec.patterns:
+            if pattern.include is None or pattern.regex is None:
+                continue
+            text = str(getattr(pattern, "pattern", "/")).lstrip("!").strip().rstrip("/")
+            by_name = pattern.regex.pattern.startswith(_FLOATING) and "/" not in text
+            self.rules.append((by_name, pattern.regex, pattern.include))
+        self.quick_name = _either(r.pattern for by_name, r, _ in self.rules if by_name)
+        self.quick_path = _either(r.pattern for by_name, r, _ in self.rules if not by_name)
 
     @classmethod
     def read(cls, path: str, base: str, warnings: list[str]) -> _Ignore | None:
@@ -338,37 +349,83 @@ class _Ignore:
             warnings.append(f"{base}.gitignore: not honoured, cannot be read ({exc})")
             return None
 
-    def decides(self, path: str) -> bool | None:
-        """True = ignored, False = re-included by `!pattern`, None = no pattern matched."""
-        if self.empty:
-            return None
+    def decides(self, path: str, name: str) -> bool | None:
+        """True = ignored, False = re-included by `!pattern`, None = no pattern matched.
+
+        `path` is relative to the project root and `name` is the entry's own name; both
+        end with `/` for a folder.
+        """
         rel = path[len(self.base) :]
-        if self.quick is not None and not self.quick.search(rel):
+        if not (self.quick_name and self.quick_name.search(name)) and not (
+            self.quick_path and self.quick_path.search(rel)
+        ):
             return None
-        return self.spec.check_file(rel).include
+        decision: bool | None = None
+        for by_name, regex, include in self.rules:
+            if regex.search(name if by_name else rel):
+                decision = include
+        return decision
 
 
-def _ignored(path: str, ignores: Iterable[_Ignore]) -> bool:
+def _either(regexes: Iterable[str]) -> re.Pattern[str] | None:
+    """One regex matching where any of `regexes` matches (None when there are none)."""
+    parts = [f"(?:{r})".replace("(?P<ps_d>", "(?:") for r in regexes]
+    if not parts:
+        return None
+    try:
+        return re.compile("|".join(parts))
+    except re.error:
+        return re.compile("")
+
+
+def _ignored(path: str, name: str, ignores: Iterable[_Ignore]) -> bool:
     """The deepest `.gitignore` with an opinion decides (git's precedence); deepest comes first."""
     for ignore in ignores:
-        decision = ignore.decides(path)
+        decision = ignore.decides(path, name)
         if decision is not None:
             return decision
     return False
 
 
-def _read_declarations(root: Path, files: list[str], into: Declared) -> None:
-    manifests = [f for f in files if is_manifest(f.rsplit("/", 1)[-1])]
-    for rel in sorted(manifests, key=_shallow_first)[:MAX_MANIFESTS]:
+class _Layout:
+    """One pass over the file list: manifests, sources, config names and the top-level structure."""
+
+    def __init__(self, files: list[str]) -> None:
+        self.manifests: list[str] = []
+        self.sources: list[tuple[str, str]] = []
+        self.structure: set[str] = set()
+        names: set[str] = set()
+        for path in files:
+            slash = path.rfind("/")
+            name = path[slash + 1 :]
+            names.add(name)
+            dot = name.rfind(".")
+            suffix = name[dot:] if dot > 0 and name[:dot].strip(".") else ""
+            if suffix in _SOURCES:
+                self.sources.append((path, suffix))
+            elif is_manifest(name):
+                self.manifests.append(path)
+            if slash == -1:
+                self.structure.add(path)
+                continue
+            first = path.find("/")
+            self.structure.add(path[: first + 1])
+            second = path.find("/", first + 1)
+            if second != -1:
+                self.structure.add(path[: second + 1])
+        self.config = {name for name in names if _is_config_name(name)}
+
+
+def _read_declarations(root: Path, layout: _Layout, into: Declared) -> None:
+    for rel in sorted(layout.manifests, key=_shallow_first)[:MAX_MANIFESTS]:
         text = _read_head(root / rel, 1_000_000, into.warnings, rel)
         if text is not None:
             read_manifest(rel.rsplit("/", 1)[-1], text, rel, into)
-    sources = [f for f in files if _suffix(f) in _SOURCES]
-    for rel in sorted(sources, key=_shallow_first)[:MAX_SOURCE_FILES]:
+    sources = sorted(layout.sources, key=lambda item: _shallow_first(item[0]))[:MAX_SOURCE_FILES]
+    for rel, suffix in sources:
         text = _read_head(root / rel, SOURCE_HEAD_BYTES, into.warnings, rel)
         if text is None:
             continue
-        suffix = _suffix(rel)
         if suffix in PYTHON_SOURCES:
             into.imports.update(python_imports(text))
         elif suffix in DART_SOURCES:
@@ -409,16 +466,3 @@ def _is_config_name(name: str) -> bool:
     if lower.startswith(".") and ("." not in lower[1:] or stem.endswith("rc")):
         return True
     return ("config" in stem or "settings" in stem) and bool(_CONFIG_STEM.search(stem))
-
-
-def _structure(files: list[str]) -> list[str]:
-    entries: set[str] = set()
-    for path in files:
-        parts = path.split("/")
-        if len(parts) == 1:
-            entries.add(parts[0])
-            continue
-        entries.add(parts[0] + "/")
-        if len(parts) > 2:
-            entries.add(f"{parts[0]}/{parts[1]}/")
-    return sorted(entries)
