@@ -269,12 +269,17 @@ def _fold_import(name: str) -> str:
 
 
 def _walk(root: str, max_files: int) -> tuple[list[str], bool, list[str]]:
-    """Depth-first walk over sorted folders; prunes SKIP_DIRS, virtualenvs and what `.gitignore`
-    files ignore. When `max_files` cuts a folder short, its files are taken in sorted order, so
-    the cut is the same on every run."""
+    """Depth-first walk over sorted folders.
+
+    Prunes SKIP_DIRS, virtualenvs and what `.gitignore` files (and `.git/info/exclude`)
+    ignore. When `max_files` cuts a folder short, its files are taken in sorted order,
+    so the cut is the same on every run.
+    """
     files: list[str] = []
     warnings: list[str] = []
-    stack: list[tuple[str, tuple[_Ignore, ...]]] = [("", ())]
+    exclude = os.path.join(root, ".git", "info", "exclude")
+    outer = _Ignore.read(exclude, "", warnings) if os.path.isfile(exclude) else None
+    stack: list[tuple[str, tuple[_Ignore, ...]]] = [("", (outer,) if outer else ())]
     while stack:
         rel, ignores = stack.pop()
         try:
@@ -335,7 +340,7 @@ class _Ignore:
             if pattern.include is None or pattern.regex is None:
                 continue
             text = str(getattr(pattern, "pattern", "/")).lstrip("!").strip().rstrip("/")
-            by_name = pattern.regex.pattern.startswith(_FLOATING) and "/" not in text
+            by_name = "/" not in text
             self.rules.append((by_name, pattern.regex, pattern.include))
         self.quick_name = _either(r.pattern for by_name, r, _ in self.rules if by_name)
         self.quick_path = _either(r.pattern for by_name, r, _ in self.rules if not by_name)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pathspec
@@ -368,3 +370,50 @@ def test_scan_ignores_exactly_what_gitignore_matches(
 @given(st.lists(st.text(alphabet="ab.", max_size=4), min_size=1, max_size=3).map("/".join))
 def test_suffix_agrees_with_os_path_splitext(path: str) -> None:
     assert _suffix(path) == os.path.splitext(path)[1]
+
+
+def _git_visible(root: Path) -> list[str]:
+    """What git itself lists as untracked and not ignored: the oracle for .gitignore semantics."""
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    listed = subprocess.run(
+        ["git", "-C", str(root), "ls-files", "--others", "--exclude-standard", "-z"],
+        capture_output=True,
+        check=True,
+    )
+    return sorted(p for p in listed.stdout.decode().split("\0") if p)
+
+
+IGNORE_LINE = (
+    st.tuples(st.booleans(), st.lists(st.one_of(GLOB_PARTS, st.just("/")), min_size=1, max_size=4))
+    .map(lambda t: ("!" if t[0] else "") + "".join(t[1]))
+    .filter(lambda line: any(c.isalpha() or c == "*" for c in line))
+)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+@settings(max_examples=40, deadline=None)
+@given(
+    paths=st.lists(
+        st.lists(NAMES, min_size=1, max_size=3).map("/".join), min_size=1, max_size=8, unique=True
+    ),
+    root_lines=st.lists(IGNORE_LINE, min_size=1, max_size=4),
+    nested_lines=st.lists(IGNORE_LINE, max_size=3),
+)
+def test_scan_lists_what_git_lists(
+    tmp_path_factory: pytest.TempPathFactory, paths: list[str], root_lines: list[str], nested_lines: list[str]
+) -> None:
+    files = sorted(p for p in paths if not any(p.startswith(q + "/") for q in paths) and p != ".gitignore")
+    root = make_tree(tmp_path_factory.mktemp("git"), {p: "" for p in files})
+    (root / ".gitignore").write_text("\n".join(root_lines) + "\n")
+    nested = next((p.rsplit("/", 1)[0] for p in files if "/" in p), None)
+    if nested and nested_lines:
+        (root / nested / ".gitignore").write_text("\n".join(nested_lines) + "\n")
+    assert ProjectSnapshot.scan(root).files == _git_visible(root)
+
+
+def test_git_info_exclude_is_honoured_below_every_gitignore(tmp_path: Path) -> None:
+    root = make_tree(tmp_path, {"a.tmp": "", "b.tmp": "", "c.py": "", ".gitignore": "!b.tmp\n"})
+    (root / ".git" / "info").mkdir(parents=True)
+    (root / ".git" / "info" / "exclude").write_text("*.tmp\n")
+    assert ProjectSnapshot.scan(root).files == [".gitignore", "b.tmp", "c.py"]
