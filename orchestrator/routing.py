@@ -180,7 +180,9 @@ class Router:
         named = mentions(task)
         serving = self._serving_cards(phase)
         candidates = [
-            self._candidate(card, task, tokens, named, term_hits[card.id], implied_hits[card.id])
+            self._candidate(
+                card, task, tokens, named, term_hits.get(card.id, []), implied_hits.get(card.id, [])
+            )
             for card in serving
         ]
         candidates.sort(key=_rank)
@@ -222,7 +224,9 @@ class Router:
             return True
         for card_id in {*term_hits, *implied_hits, *(self._ids[m] for m in named if m in self._ids)}:
             card = self._rules[card_id].card
-            candidate = self._candidate(card, task, tokens, named, term_hits[card_id], implied_hits[card_id])
+            candidate = self._candidate(
+                card, task, tokens, named, term_hits.get(card_id, []), implied_hits.get(card_id, [])
+            )
             if candidate.score >= self.weights.optional:
                 return True
         return False

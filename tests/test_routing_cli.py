@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -205,3 +206,18 @@ def test_route_and_plan_start_without_the_model_stack() -> None:
     heavy, seconds = result.stdout.rsplit(" ", 1)
     assert heavy == "[]"
     assert float(seconds) < 1.0
+
+
+@pytest.mark.slow
+def test_plan_is_byte_identical_across_processes_with_different_hash_seeds() -> None:
+    outputs = set()
+    command = [
+        sys.executable, "-c", "from orchestrator.cli import main; main()",
+        "plan", "Add JWT auth to the FastAPI service", "--json", "--pipeline", "full",
+        "--project-dir", str(ROOT / "examples" / "fastapi-service"),
+    ]  # fmt: skip
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, check=True)
+        outputs.add(result.stdout)
+    assert len(outputs) == 1
