@@ -14,7 +14,7 @@ one) must keep working from one `run.next()` to the next.
 
 Callbacks are different: a user's `on_event` should run in the user's thread (in
 Jupyter, output printed from another thread can land in the wrong cell, and user
-code is rarely thread-safe). `Inbox` carries them back: the worker posts each
+code is rarely thread-safe). `Inbox` carries them back: the worker sends each
 callback and the blocked caller runs it while it waits.
 """
 
@@ -37,23 +37,45 @@ _thread: threading.Thread | None = None
 
 
 class Inbox:
-    """Callbacks posted from the worker loop, run by the thread waiting in `run_sync`."""
+    """Callbacks sent from the worker loop, run by the thread waiting in `run_sync`.
+
+    `call` blocks the worker until the caller has run the callback, so a callback
+    sees the run exactly where the async API would show it (nothing races ahead)
+    and an exception it raises stops the run just as it would with `arun`.
+    """
 
     _DONE = object()
 
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
-    def post(self, callback: Callable[[], object]) -> None:
-        """Queue `callback` to run in the waiting caller's thread."""
-        self._queue.put(callback)
+    def call(self, callback: Callable[[], object]) -> None:
+        """Run `callback` in the waiting caller's thread; return or raise when it has."""
+        finished: Future[None] = Future()
+        self._queue.put((callback, finished))
+        finished.result()
 
     def _close(self, _future: object = None) -> None:
         self._queue.put(self._DONE)
 
     def _drain(self) -> None:
+        """Run callbacks until the call is done; a BaseException (Ctrl-C) cancels the call."""
         while (item := self._queue.get()) is not self._DONE:
-            item()
+            callback, finished = item
+            try:
+                callback()
+            except Exception as exc:
+                finished.set_exception(exc)
+            except BaseException:
+                finished.set_exception(CancelledError("cancelled by the caller"))
+                raise
+            else:
+                finished.set_result(None)
+
+    def _refuse(self) -> None:
+        """After a cancel: release every callback still sent, without running it, until done."""
+        while (item := self._queue.get()) is not self._DONE:
+            item[1].set_exception(CancelledError("cancelled by the caller"))
 
 
 def _worker_loop() -> asyncio.AbstractEventLoop:
@@ -121,11 +143,12 @@ class Call:
 
         self._loop.call_soon_threadsafe(start)
 
-    def cancel(self) -> None:
-        """Cancel the coroutine (if still running) and wait until it has unwound."""
+    def cancel(self, *, wait: bool = True) -> None:
+        """Cancel the coroutine (if still running) and, unless told not to, wait until it has unwound."""
         if not self.outcome.done():
             self._loop.call_soon_threadsafe(lambda: [t.cancel() for t in self._tasks])
-        self.outcome.exception()  # waits; returns the error rather than raising it
+        if wait:
+            self.outcome.exception()  # waits; returns the error rather than raising it
 
 
 def submit(coro: Coroutine[Any, Any, Any]) -> Call:
@@ -137,18 +160,24 @@ def run_sync(coro: Coroutine[Any, Any, T], inbox: Inbox | None = None) -> T:
     """Run `coro` on the worker loop and return its result (or raise its exception).
 
     Works the same with or without an event loop in the calling thread. While it
-    waits, the caller runs whatever the coroutine posts to `inbox`. Ctrl-C (or an
-    exception from a posted callback) cancels the coroutine, waits until it has
-    unwound (so checkpoints and files are closed), and is re-raised.
+    waits, the caller runs the callbacks the coroutine sends to `inbox`; an
+    exception a callback raises is raised inside the run, as with the async API.
+    Ctrl-C cancels the coroutine, waits until it has unwound (so checkpoints and
+    files are closed), and is re-raised.
     """
     call = Call(coro)
+    if inbox is not None:
+        call.outcome.add_done_callback(inbox._close)
     try:
         if inbox is not None:
-            call.outcome.add_done_callback(inbox._close)
             inbox._drain()
         result: T = call.outcome.result()
         return result
     except BaseException:
+        pending = not call.outcome.done()
+        call.cancel(wait=False)
+        if inbox is not None and pending:
+            inbox._refuse()
         call.cancel()
         raise
 

@@ -106,8 +106,13 @@ def _with_run_dir(result: RunResult, run_dir: Path) -> RunResult:
     return result
 
 
-def render_phase_markdown(phase: PhaseResult) -> str:
-    """A phase as markdown: who was chosen and why, deliverables, usage."""
+def render_phase_markdown(phase: PhaseResult, *, excerpt_chars: int = 0) -> str:
+    """A phase as markdown: who was chosen and why, deliverables, usage.
+
+    With `excerpt_chars`, each deliverable shows the start of its text and each
+    collaborator the brief it was handed (what a notebook shows; `report.md` links
+    to the files instead).
+    """
     lines = [f"### Phase {phase.label} · {phase.name or phase.key} — {phase.status}", ""]
     if phase.primary:
         why = (
@@ -115,12 +120,23 @@ def render_phase_markdown(phase: PhaseResult) -> str:
             or "highest score"
         )
         lines.append(f"**Primary:** `{phase.primary}` — {why}")
+    texts: dict[str, dict[str, str]] = {}
+    if excerpt_chars > 0:
+        try:
+            texts = phase.deliverables
+        except OSError:
+            texts = {}
     for agent in phase.agents:
         by = f", handed off by `{agent.handed_off_by}`" if agent.handed_off_by else ""
         lines.append(f"- `{agent.id}` ({agent.role}{by})")
+        if excerpt_chars > 0 and agent.brief:
+            lines.append(f"  - _brief:_ {_excerpt(agent.brief, excerpt_chars)}")
         for d in agent.deliverables:
             fixed = " (repaired)" if d.repaired else ""
             lines.append(f"  - {d.name}: `{d.path}` ({d.chars} chars){fixed}")
+            text = texts.get(agent.id, {}).get(d.name, "")
+            if text:
+                lines.append(f"    > {_excerpt(text, excerpt_chars)}")
     for agent_id, items in phase.missing.items():
         lines.append(f"- **missing from `{agent_id}`:** {', '.join(items)}")
     if phase.message:
@@ -131,6 +147,14 @@ def render_phase_markdown(phase: PhaseResult) -> str:
         f"({u.cached_tokens} cached), ${u.cost_usd:.4f}_"
     )
     return "\n".join(lines) + "\n"
+
+
+def _excerpt(text: str, limit: int) -> str:
+    """The start of `text` on one line, cut at a word boundary."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    return flat[:limit].rsplit(" ", 1)[0] + " …"
 
 
 def render_report(result: RunResult) -> str:

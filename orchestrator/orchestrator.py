@@ -525,7 +525,7 @@ class Orchestrator:
         inbox = Inbox()
 
         def post(event: Event) -> None:
-            inbox.post(partial(handler, event))
+            inbox.call(partial(handler, event))
 
         return run_sync(call(self._runner(post)), inbox)
 

@@ -80,7 +80,7 @@ class PhaseResult(BaseModel):
     def _repr_markdown_(self) -> str:
         from orchestrator.artifacts import render_phase_markdown
 
-        return render_phase_markdown(self)
+        return render_phase_markdown(self, excerpt_chars=160)
 
 
 class RunResult(BaseModel):
