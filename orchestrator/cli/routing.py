@@ -168,7 +168,8 @@ def _reason(reason: Reason) -> str:
 
 def _print_plan(pipeline: Pipeline, planned: list[PlannedPhase]) -> None:
     console = _console()
-    console.print(f"Pipeline [bold]{escape(pipeline.name)}[/]: {escape(pipeline.description)}")
+    about = f": {escape(pipeline.description)}" if pipeline.description else ""
+    console.print(f"Pipeline [bold]{escape(pipeline.name)}[/]{about}")
     table = Table(box=box.SIMPLE_HEAD)
     for column in ("phase", "gate", "agent", "role"):
         table.add_column(column, no_wrap=True)
