@@ -204,32 +204,40 @@ def interval_chain(intervals: Sequence[tuple[float, float]]) -> float:
     return best[-1] if best else 0.0
 
 
-def phase_calls(manifest: Mapping[str, Any], log: Sequence[Any]) -> list[Call]:
+def phase_calls(manifest: Mapping[str, Any], log: Sequence[Any], *, waves: bool = False) -> list[Call]:
     """Calls of a run with their dependencies, from its manifest, and durations from the server log.
 
     Inside a phase a collaborator waits for the agent that handed off to it; a phase's first
     calls wait for every call of the phase before (the gate). A second call of one agent in one
     phase (a repair, asked by the gate) waits for every call of the phase listed before it.
-    Durations are the server's (answer sent minus request read), so client and network time
-    count as overhead.
+    With `waves`, a collaborator waits instead for every call one handoff level up in its phase,
+    as a superstep barrier would make it. Durations are the server's (answer sent minus request
+    read), so client and network time count as overhead.
     """
     calls: list[Call] = []
     previous_phase: list[str] = []
     for phase in manifest["phases"]:
         current: list[str] = []
+        depth: dict[str, int] = {}
+        level: dict[int, list[str]] = {}
         for agent in phase["agents"]:
             mine = [r for r in log if r.phase == phase["key"] and r.agent == agent["id"] and r.status == 200]
             by = agent.get("handed_off_by")
+            depth[agent["id"]] = depth.get(by, -1) + 1 if by else 0
             for n, entry in enumerate(mine):
                 key = f"{phase['key']}/{agent['id']}/{n}"
                 if n:
                     after: tuple[str, ...] = tuple(current)
+                elif by and waves:
+                    after = tuple(level.get(depth[agent["id"]] - 1, []))
                 elif by:
                     after = tuple(k for k in current if k.startswith(f"{phase['key']}/{by}/"))[:1]
                 else:
                     after = tuple(previous_phase)
                 calls.append(Call(key, (entry.t_end or entry.t_start) - entry.t_start, after))
                 current.append(key)
+                if not n:
+                    level.setdefault(depth[agent["id"]], []).append(key)
         previous_phase = current or previous_phase
     return calls
 
@@ -382,3 +390,42 @@ class FunctionTimer:
                 add(started)
 
         return timed
+
+
+def count_prompt(counter: Any, messages: Sequence[Mapping[str, Any]], schema: Any = None) -> int:
+    """Prompt tokens as the fake server bills them: 3 per message plus role and content, plus 3,
+    plus the compact JSON of the `response_format` schema when there is one."""
+    import json
+
+    total = 3
+    for message in messages:
+        total += 3 + counter.count(str(message.get("role", "")))
+        total += counter.count(str(message.get("content", "")))
+    if schema is not None:
+        total += counter.count(json.dumps(schema, separators=(",", ":")))
+    return total
+
+
+def all_delivered(result: Any, project: Path) -> tuple[int, int]:
+    """(promised, produced) deliverables of a run: every card's list for its phase, against the
+    non-empty files the manifest names."""
+    import json
+
+    from orchestrator.catalog import Catalog
+    from orchestrator.phases import card_deliverables, load_pipeline
+
+    catalog = Catalog.load(project_dir=project)
+    pipeline = load_pipeline("default", project_dir=project)
+    run_dir = Path(result.run_dir)
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    promised = produced = 0
+    for phase in manifest["phases"]:
+        for agent in phase["agents"]:
+            expected = card_deliverables(catalog.get(agent["id"]), pipeline.phase(phase["key"]))
+            promised += len(expected)
+            names = {d["name"]: d["path"] for d in agent["deliverables"]}
+            for name in expected:
+                path = run_dir / names.get(name, "\0missing")
+                if name in names and path.is_file() and path.stat().st_size > 0:
+                    produced += 1
+    return promised, produced

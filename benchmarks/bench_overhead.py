@@ -68,7 +68,7 @@ def bare_graph(steps: list[list[dict[str, Any]]], client: Any) -> Any:
     return graph
 
 
-async def _bare_run(steps: list[list[dict[str, Any]]], base_url: str, state_file: Path) -> float:
+async def bare_run(steps: list[list[dict[str, Any]]], base_url: str, state_file: Path) -> float:
     import openai
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
@@ -82,12 +82,13 @@ async def _bare_run(steps: list[list[dict[str, Any]]], base_url: str, state_file
     return time.perf_counter() - started
 
 
-async def _phasegraph_run(
-    base_url: str, project: Path, run_id: str, provider: Any = None
+async def phasegraph_run(
+    base_url: str, project: Path, run_id: str, provider: Any = None, **settings: Any
 ) -> tuple[float, Any]:
+    """One default `Runner.start` of the standard task: (wall seconds, RunResult)."""
     from orchestrator.run import Runner, RunOptions
 
-    runner = Runner(c.settings_for(base_url), provider=provider)
+    runner = Runner(c.settings_for(base_url, **settings), provider=provider)
     started = time.perf_counter()
     result = await runner.start(RunOptions(task=_standard.TASK, project_dir=project, run_id=run_id))
     return time.perf_counter() - started, result
@@ -127,29 +128,30 @@ def _profile(
     with c.FunctionTimer(_profile_targets()) as timer:
         for i in range(repeats):
             project = _standard.write_project(work / f"profile{i}", standard_cards=False)
-            wall, _ = asyncio.run(_phasegraph_run(server.base_url, project, f"profile{i}"))
+            wall, _ = asyncio.run(phasegraph_run(server.base_url, project, f"profile{i}"))
             walls.append(wall)
     parts = {k: (timer.calls[k] / repeats, timer.seconds[k] / repeats) for k in timer.seconds}
     return sum(walls) / repeats, parts
 
 
-def _record(server: FakeOpenAIProcess, work: Path) -> tuple[list[list[dict[str, Any]]], int, int]:
+def record(
+    server: FakeOpenAIProcess, project: Path, run_id: str, **settings: Any
+) -> tuple[list[list[dict[str, Any]]], int, int]:
     """One run through a recording provider: the requests of each superstep, supersteps, calls."""
     from orchestrator.providers import make_provider
 
-    project = _standard.write_project(work / "record", standard_cards=False)
-    provider = c.recording(make_provider(c.settings_for(server.base_url)))
+    provider = c.recording(make_provider(c.settings_for(server.base_url, **settings)))
 
     async def go() -> Any:
         try:
-            return await _phasegraph_run(server.base_url, project, "record", provider)
+            return await phasegraph_run(server.base_url, project, run_id, provider, **settings)
         finally:
             await provider.aclose()
 
     _, result = asyncio.run(go())
     if result.status != "completed":
-        raise SystemExit(f"overhead benchmark: the recording run ended {result.status}: {result.message}")
-    count = supersteps(project / ".phasegraph" / "state.sqlite", "record")
+        raise SystemExit(f"recording run ended {result.status}: {result.message}")
+    count = supersteps(project / ".phasegraph" / "state.sqlite", run_id)
     steps: list[list[dict[str, Any]]] = [[] for _ in range(count)]
     for call in provider.calls:
         steps[call.step - 1].append(call.body)
@@ -161,7 +163,9 @@ def run(quick: bool = False, repeats: int | None = None) -> c.Section:
     c.quiet_logging()
     work = c.work_dir("overhead")
     with FakeOpenAIProcess(FaultConfig(latency_ms=0, seed=1)) as server, c.Stopwatch() as total:
-        steps, count, calls = _record(server, work)
+        steps, count, calls = record(
+            server, _standard.write_project(work / "record", standard_cards=False), "record"
+        )
         pg_times: list[float] = []
         bare_times: list[float] = []
         phases: list[dict[str, float]] = []
@@ -169,12 +173,12 @@ def run(quick: bool = False, repeats: int | None = None) -> c.Section:
             project = _standard.write_project(work / f"pg{i}", standard_cards=False)
             server.reset()
             t0 = time.monotonic()
-            wall, result = asyncio.run(_phasegraph_run(server.base_url, project, f"pg{i}"))
+            wall, result = asyncio.run(phasegraph_run(server.base_url, project, f"pg{i}"))
             log = c.chat_calls(server.requests)
             if result.status != "completed" or len(log) != calls:
                 raise SystemExit(f"overhead benchmark: run {i} ended {result.status} with {len(log)} calls")
             bare_file = work / f"bare{i}.sqlite"
-            bare_wall = asyncio.run(_bare_run(steps, server.base_url, bare_file))
+            bare_wall = asyncio.run(bare_run(steps, server.base_url, bare_file))
             got = supersteps(bare_file, "bare")
             if got != count:
                 raise SystemExit(f"overhead benchmark: bare graph ran {got} supersteps, phasegraph {count}")
@@ -233,7 +237,7 @@ def run(quick: bool = False, repeats: int | None = None) -> c.Section:
         key="overhead",
         title="1. Orchestration overhead (zero latency, vs bare LangGraph)",
         body=body,
-        goals=[Goal_("Overhead vs bare LangGraph", f"{r:.2f}×", f"≤ {GOAL}×", r <= GOAL)],
+        goals=[c.Goal("Overhead vs bare LangGraph", f"{r:.2f}×", f"≤ {GOAL}×", r <= GOAL)],
         data={
             "supersteps": count,
             "calls": calls,
@@ -256,9 +260,6 @@ def _verdict(r: float, extra: float) -> str:
         "cost of a run counts in full; the table above shows which parts of phasegraph make up the "
         "difference."
     )
-
-
-Goal_ = c.Goal
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,6 +19,9 @@ from benchmarks.fake_openai import FakeOpenAI, FaultConfig
 
 MODULES = [
     "benchmarks.bench_overhead",
+    "benchmarks.bench_critical_path",
+    "benchmarks.bench_tokens",
+    "benchmarks.bench_resilience",
 ]
 
 
@@ -125,6 +128,33 @@ def test_phase_calls_chain_handoffs_inside_a_phase_and_phases_one_after_another(
     length, chain = c.critical_path(calls)
     assert length == pytest.approx(1.2)
     assert chain == ["design/lead/0", "design/db/0", "design/deep/0", "build/lead/0"]
+
+
+def test_waves_make_a_collaborator_wait_for_its_whole_handoff_level() -> None:
+    manifest = _manifest(("design", [("lead", None), ("db", "lead"), ("sec", "lead"), ("deep", "db")]))
+    log = [
+        Entry("design", "lead", 0.0, 0.3),
+        Entry("design", "db", 0.4, 0.7),
+        Entry("design", "sec", 0.4, 2.0),
+        Entry("design", "deep", 2.1, 2.4),
+    ]
+    assert c.critical_path(c.phase_calls(manifest, log))[0] == pytest.approx(1.9)
+    waves = {k.key: k.after for k in c.phase_calls(manifest, log, waves=True)}
+    assert waves["design/deep/0"] == ("design/db/0", "design/sec/0")
+    assert c.critical_path(c.phase_calls(manifest, log, waves=True))[0] == pytest.approx(2.2)
+
+
+def test_retried_attempts_fold_into_one_call_from_first_request_to_answer() -> None:
+    from benchmarks.bench_resilience import logical_calls
+
+    log = [
+        Entry("design", "lead", 0.0, 0.0, status=429),
+        Entry("design", "lead", 1.0, 1.1, status=500),
+        Entry("design", "lead", 2.0, 2.3),
+        Entry("build", "lead", 2.5, 2.8),
+    ]
+    spans = [(s.phase, s.t_start, s.t_end) for s in logical_calls(log)]
+    assert spans == [("design", 0.0, 2.3), ("build", 2.5, 2.8)]
 
 
 def test_a_repair_call_waits_for_the_whole_phase_before_it() -> None:
