@@ -127,6 +127,8 @@ BUILTIN_CASES = [
     # Phases only specialists serve still get one once the task matched someone.
     ("Add JWT auth to the FastAPI service", "empty", "document", "technical-writer"),
     ("Add JWT auth to the FastAPI service", "empty", "plan-tests", "qa-automation"),
+    # An exact tie (api: 5 for backend-python, caching: 5 for performance-engineer): priority 90 > 72.
+    ("Add caching to the API", "empty", "design", "backend-python"),
     # All serving cards score zero: the highest priority takes the phase (95 > 86 > 78).
     ("Tidy up", "fastapi", "review", "solution-architect"),
     # Nothing matches anywhere: no primary.
@@ -167,6 +169,15 @@ def test_builtin_catalogue_routes_to_the_expected_primary(
 ) -> None:
     route = Router(builtin, snapshots[project]).route(task, find_phase(phase))
     assert route.primary == primary, [(c.id, c.score) for c in route.candidates[:3]]
+
+
+def test_the_tie_case_is_an_exact_tie_broken_by_priority(
+    builtin: Catalog, snapshots: dict[str, ProjectSnapshot]
+) -> None:
+    route = Router(builtin, snapshots["empty"]).route("Add caching to the API", find_phase("design"))
+    first, second = route.candidates[:2]
+    assert (first.id, second.id) == ("backend-python", "performance-engineer")
+    assert first.score == second.score and (first.priority or 0) > (second.priority or 0)
 
 
 def test_table_covers_every_builtin_agent(builtin: Catalog) -> None:
