@@ -20,7 +20,7 @@ from rich.table import Table
 from orchestrator.catalog import Catalog
 from orchestrator.cli import app
 from orchestrator.cli._common import AgentsDirOption, JsonOption, ProjectDirOption, print_json
-from orchestrator.errors import NotFound
+from orchestrator.errors import ConfigError, NotFound
 from orchestrator.phases import PhaseSpec, Pipeline, find_phase, load_pipeline
 from orchestrator.project import ProjectSnapshot
 from orchestrator.routing import (
@@ -99,10 +99,11 @@ def _router(
 ) -> tuple[Router, Pipeline]:
     """One scan, one catalogue, one pipeline: everything a route or plan reads."""
     settings = load_settings()
-    snapshot = ProjectSnapshot.scan(project_dir)
-    catalog = Catalog.load([*(agents_dir or []), *settings.agents_dirs], project_dir=project_dir)
+    if not project_dir.is_dir():
+        raise ConfigError(f"project directory {project_dir} does not exist or is not a directory")
     chosen = load_pipeline(pipeline or settings.pipeline, project_dir=project_dir)
-    return Router(catalog, snapshot), chosen
+    catalog = Catalog.load([*(agents_dir or []), *settings.agents_dirs], project_dir=project_dir)
+    return Router(catalog, ProjectSnapshot.scan(project_dir)), chosen
 
 
 def _phase(pipeline: Pipeline, wanted: str | None, project_dir: Path) -> PhaseSpec:
