@@ -80,6 +80,8 @@ _STOP_TEXT = """
     has have had having i me my we us our you your he him his she her they them their one two three
     first second new etc e g ie eg vs
     add adds added make makes making made use uses using used build builds building built create
+    design designs designed designing verify verifies verified verifying implement implements
+    implemented implementing
     creates creating created write writes writing written turn turns keep keeps take takes taking get
     gets set sets run runs running need needs needed want help helps work works working
     way ways thing things like well good best better focus focused focuses specialise specialize

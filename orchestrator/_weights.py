@@ -43,6 +43,10 @@ class Weights:
     )
     """Project signals: a file glob (`*.py`), an exact file name (`manage.py`), an import,
     a structure entry, a config name, a script."""
+    phase: float = 1.5
+    """A card keyword that the phase's own name, purpose or instructions use (`tests` in Verify):
+    the card specialises in what this phase does. Counted only for a card the task or the
+    project already points at, so it tips a close call and never picks a card on its own."""
     decay: float = 0.5
     """Each further match in the same group earns this fraction of the one before."""
     secondary: float = 5.0

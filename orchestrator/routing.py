@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -144,7 +144,7 @@ class _CardRules:
     """(reason trigger, pattern) for every project trigger."""
 
 
-_GROUPS = ("agent", "explicit", "implied", "project")
+_GROUPS = ("agent", "explicit", "implied", "phase", "project")
 
 
 class Router:
@@ -172,6 +172,7 @@ class Router:
         # When the project alone gives some card enough points, every task counts as understood.
         self._project_alone = any(score >= weights.optional for score in self._project_score.values())
         self._serving: dict[tuple[str, ...], list[AgentCard]] = {}
+        self._affinity: dict[str, dict[str, list[_Match]]] = {}
 
     def route(self, task: str, phase: PhaseSpec) -> Route:
         """The candidates for `phase`, best first, with the primary and its collaborators."""
@@ -179,9 +180,16 @@ class Router:
         term_hits, implied_hits = self._task_hits(tokens)
         named = mentions(task)
         serving = self._serving_cards(phase)
+        affinity = self._phase_affinity(phase)
         candidates = [
             self._candidate(
-                card, task, tokens, named, term_hits.get(card.id, []), implied_hits.get(card.id, [])
+                card,
+                task,
+                tokens,
+                named,
+                term_hits.get(card.id, []),
+                implied_hits.get(card.id, []),
+                affinity.get(card.id, []),
             )
             for card in serving
         ]
@@ -200,6 +208,26 @@ class Router:
             collaborators=self._collaborators(primary, candidates),
             candidates=candidates,
         )
+
+    def _phase_affinity(self, phase: PhaseSpec) -> dict[str, list[_Match]]:
+        """Card keywords the phase's own text uses, per card; computed once per phase."""
+        if phase.key not in self._affinity:
+            text = f"{phase.name} {phase.purpose} {phase.instructions}"
+            tokens = tokenize(text)
+            hits, _ = self._task_hits(tokens)
+            found: dict[str, list[_Match]] = {}
+            for card_id, items in hits.items():
+                for item, start, end in items:
+                    if item.group != "explicit":
+                        continue
+                    matched = text[tokens[start].start : tokens[end - 1].end]
+                    found.setdefault(card_id, []).append(
+                        _Match("phase", f"phase:{item.trigger}", item.pattern, matched, self.weights.phase)
+                    )
+            self._affinity[phase.key] = {
+                card_id: list({m.pattern: m for m in matches}.values()) for card_id, matches in found.items()
+            }
+        return self._affinity[phase.key]
 
     def _serving_cards(self, phase: PhaseSpec) -> list[AgentCard]:
         key = tuple(phase.collects)
@@ -266,10 +294,17 @@ class Router:
         named: dict[str, tuple[int, int]],
         term_hits: list[tuple[_Term, int, int]],
         implied_hits: list[tuple[str, str, float, int]],
+        affinity: Sequence[_Match] = (),
     ) -> Candidate:
         mention = named.get(card.id.lower())
         project = self._project[card.id]
         if not term_hits and not implied_hits and mention is None:
+            if project and affinity:
+                reasons = [*self._decay(list(affinity)), *project]
+                score = round(sum(r.points for r in reasons), 2)
+                return Candidate(
+                    id=card.id, score=score, priority=card.priority, tier="none", reasons=reasons
+                )
             return Candidate(
                 id=card.id,
                 score=self._project_score[card.id],
@@ -300,6 +335,7 @@ class Router:
             counted.add(word)
             text = task[tokens[position].start : tokens[position].end]
             matches.append(_Match("implied", trigger, word, text, points))
+        matches.extend(affinity)
         reasons = [*self._decay(matches), *project]
         score = round(sum(r.points for r in reasons), 2)
         return Candidate(id=card.id, score=score, priority=card.priority, tier="none", reasons=reasons)

@@ -518,3 +518,19 @@ def test_plan_json_has_the_pipeline_and_exactly_the_documented_phase_keys() -> N
             }
         ],
     }
+
+
+def test_phase_affinity_tips_a_close_call_towards_the_phase_specialist(tmp_path: Path) -> None:
+    router = Router(Catalog.load(), ProjectSnapshot.scan(tmp_path))
+    verify = load_pipeline("default").phase("verify")
+    route = router.route("Build the billing API and check it with pytest", verify)
+    qa = next(c for c in route.candidates if c.id == "qa-automation")
+    assert [r.pattern for r in qa.reasons if r.trigger.startswith("phase:")] == ["tests"]
+
+
+def test_phase_affinity_alone_never_picks_a_card(tmp_path: Path) -> None:
+    route = Router(Catalog.load(), ProjectSnapshot.scan(tmp_path)).route(
+        "Write a haiku about autumn", load_pipeline("default").phase("verify")
+    )
+    assert route.primary is None
+    assert all(not r.trigger.startswith("phase:") for c in route.candidates for r in c.reasons)

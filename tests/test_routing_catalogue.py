@@ -17,6 +17,12 @@ from orchestrator.routing import Router
 
 V1 = Path(__file__).parent / "fixtures" / "catalog_v1"
 
+STANDARD = (
+    "Design and build a FastAPI service with JWT authentication that stores users in PostgreSQL, "
+    "and verify it with pytest"
+)
+"""Issue 7's standard task: backend-python designs and builds, qa-automation verifies."""
+
 PROJECTS: dict[str, dict[str, str]] = {
     "empty": {},
     "fastapi": {
@@ -79,6 +85,10 @@ VAGUE = "Improve this project"
 BUILTIN_CASES = [
     # The task names the technology or the work.
     ("Add JWT auth to the FastAPI service", "empty", "design", "backend-python"),
+    (STANDARD, "empty", "design", "backend-python"),
+    (STANDARD, "empty", "build", "backend-python"),
+    (STANDARD, "empty", "verify", "qa-automation"),
+    ("Set up monitoring and alerts for the API", "empty", "build", "devops-cicd"),
     ("Build a Django REST endpoint for orders", "empty", "build", "backend-python"),
     ("Create the PostgreSQL schema and migrations", "empty", "design", "database-specialist"),
     ("Fix the slow query on the orders table with a new index", "empty", "build", "database-specialist"),
