@@ -224,36 +224,62 @@ def _file_blocks(ctx: RunContext, card: AgentCard) -> list[str]:
     return blocks
 
 
-def _record(
+@dataclass(frozen=True)
+class _Assignment:
+    """How an agent came to work in a phase: as primary, or handed work by another agent."""
+
+    role: str
+    by: str | None
+    brief: str
+    depth: int
+    seq: str
+    chain: list[str]
+
+
+async def _work(
     ctx: RunContext,
-    phase: str,
+    phase: PhaseSpec,
     card: AgentCard,
     spec: OutputSpec,
-    output: BaseModel,
-    *,
-    role: str,
-    by: str | None,
-    brief: str,
-    depth: int,
-    seq: str,
+    user: str,
+    task: str,
+    route: dict[str, Any],
+    already: Usage,
+    job: _Assignment,
 ) -> dict[str, Any]:
+    """One agent's turn: ask, write its deliverables, and queue the handoffs it asked for."""
+    how = "primary" if job.by is None else f"handed off by {job.by}"
+    _emit("agent_started", ctx.run_id, phase.key, card.id, f"{card.id} ({how})")
+    system = _system_prompt(ctx, card, phase, task, route)
+    output, usage = await _ask(
+        ctx, spec, [system, Message(role="user", content=user)], card.id, phase.key, already
+    )
     texts = spec.deliverables(output)
     paths = {}
     for name, text in texts.items():
-        paths[name] = write_deliverable(ctx.run_dir, phase, card.id, name, text, run_id=ctx.run_id)
-        _emit("deliverable_written", ctx.run_id, phase, card.id, f"{name} -> {paths[name]}", path=paths[name])
-    return {
-        "phase": phase,
+        paths[name] = write_deliverable(ctx.run_dir, phase.key, card.id, name, text, run_id=ctx.run_id)
+        _emit(
+            "deliverable_written",
+            ctx.run_id,
+            phase.key,
+            card.id,
+            f"{name} -> {paths[name]}",
+            path=paths[name],
+        )
+    record: dict[str, Any] = {
+        "phase": phase.key,
         "agent": card.id,
-        "role": role,
-        "handed_off_by": by,
-        "brief": brief,
-        "depth": depth,
-        "seq": seq,
+        "role": job.role,
+        "handed_off_by": job.by,
+        "brief": job.brief,
+        "depth": job.depth,
+        "seq": job.seq,
         "deliverables": texts,
         "paths": paths,
         "repaired": [],
     }
+    requests = _requests(phase.key, card.id, job.seq, job.depth, job.chain, spec.handoffs(output), texts)
+    return {"outputs": {f"{phase.key}/{card.id}": record}, "requests": requests, "usage": [usage]}
 
 
 def _requests(
@@ -344,19 +370,10 @@ def _add_phase(
             feedback=(state.get("feedback") or {}).get(key, ""),
             context=_earlier_blocks(ctx, state, phase, card.id) + _file_blocks(ctx, card),
         )
-        _emit("agent_started", ctx.run_id, key, card.id, f"{card.id} (primary)")
-        system = _system_prompt(ctx, card, phase, state["task"], found)
-        output, usage = await _ask(
-            ctx,
-            spec,
-            [system, Message(role="user", content=user)],
-            card.id,
-            key,
-            spent(state.get("usage") or []),
+        assignment = _Assignment(role="primary", by=None, brief="", depth=0, seq="0", chain=[])
+        return await _work(
+            ctx, phase, card, spec, user, state["task"], found, spent(state.get("usage") or []), assignment
         )
-        rec = _record(ctx, key, card, spec, output, role="primary", by=None, brief="", depth=0, seq="0")
-        reqs = _requests(key, card.id, "0", 0, [], spec.handoffs(output), rec["deliverables"])
-        return {"outputs": {f"{key}/{card.id}": rec}, "requests": reqs, "usage": [usage]}
 
     def dispatch(state: RunState) -> dict[str, Any]:
         outputs = state.get("outputs") or {}
@@ -428,32 +445,25 @@ def _add_phase(
             collaborators=_notes(card, targets),
             context=needed + _file_blocks(ctx, card),
         )
-        _emit("agent_started", ctx.run_id, key, card.id, f"{card.id} (handed off by {payload['by']})")
-        system = _system_prompt(ctx, card, phase, payload["task"], payload["route"])
-        output, usage = await _ask(
-            ctx,
-            spec,
-            [system, Message(role="user", content=user)],
-            card.id,
-            key,
-            Usage.model_validate(payload["spent"]),
-        )
-        rec = _record(
-            ctx,
-            key,
-            card,
-            spec,
-            output,
+        assignment = _Assignment(
             role="collaborator",
             by=payload["by"],
             brief=payload["brief"],
             depth=depth,
             seq=payload["seq"],
+            chain=chain,
         )
-        reqs = _requests(
-            key, card.id, payload["seq"], depth, chain, spec.handoffs(output), rec["deliverables"]
+        return await _work(
+            ctx,
+            phase,
+            card,
+            spec,
+            user,
+            payload["task"],
+            payload["route"],
+            Usage.model_validate(payload["spent"]),
+            assignment,
         )
-        return {"outputs": {f"{key}/{card.id}": rec}, "requests": reqs, "usage": [usage]}
 
     async def gate(state: RunState) -> dict[str, Any]:
         outputs = {k: o for k, o in (state.get("outputs") or {}).items() if o["phase"] == key}
