@@ -39,9 +39,9 @@ _thread: threading.Thread | None = None
 class Inbox:
     """Callbacks sent from the worker loop, run by the thread waiting in `run_sync`.
 
-    `call` blocks the worker until the caller has run the callback, so a callback
-    sees the run exactly where the async API would show it (nothing races ahead)
-    and an exception it raises stops the run just as it would with `arun`.
+    `call` blocks the worker until the caller has run the callback, as a callback
+    blocks the loop under the async API, and an exception the callback raises is
+    raised inside the run, as it would be with `arun`.
     """
 
     _DONE = object()

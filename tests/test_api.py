@@ -182,7 +182,7 @@ def test_sync_callbacks_run_in_the_calling_thread(project: Path) -> None:
     assert own and own[-1].kind == "run_finished"
 
 
-def test_an_exception_in_a_callback_stops_the_run_and_resume_finishes_it(project: Path) -> None:
+def test_an_exception_in_a_callback_reaches_the_caller_and_the_run_stays_resumable(project: Path) -> None:
     def stop_at_build(event: Event) -> None:
         if event.kind == "phase_started" and event.phase == "build":
             raise KeyboardInterrupt
@@ -190,9 +190,16 @@ def test_an_exception_in_a_callback_stops_the_run_and_resume_finishes_it(project
     orch = Orchestrator(provider="offline")
     with pytest.raises(KeyboardInterrupt):
         orch.run(TASK, project, run_id="interrupted", on_event=stop_at_build)
-    stopped = orch.show("interrupted", project)
-    assert stopped.phases[0].status == "completed" and stopped.status != "completed"
+    assert orch.show("interrupted", project).phases[0].status == "completed"
     assert orch.resume("interrupted", project).status == "completed"
+
+
+def test_a_failing_callback_raises_its_own_error(project: Path) -> None:
+    def broken(event: Event) -> None:
+        raise ValueError("callback bug")
+
+    with pytest.raises(ValueError, match="callback bug"):
+        Orchestrator(provider="offline").run(TASK, project, phases="design", on_event=broken)
 
 
 async def test_astream_yields_every_event_and_ends_with_run_finished(project: Path) -> None:
