@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, Field
 
+from orchestrator._log import configure_logging
 from orchestrator._sync import Inbox, run_sync, submit
 from orchestrator.errors import ConfigError
 from orchestrator.events import Event, EventHandler
@@ -112,6 +113,8 @@ class Orchestrator:
             given["checkpoint_url"] = checkpoint_url
         self.settings: Settings = _with_overrides(settings, given)
         """The effective settings of every call this object makes."""
+        if {"log_format", "log_level"} & self.settings.model_fields_set:
+            configure_logging(self.settings.log_format, self.settings.log_level, force=True)
         self.agents_dirs: tuple[Path, ...] = tuple(Path(d) for d in agents_dirs)
         self.provider = instance
         self.chat_model = chat_model

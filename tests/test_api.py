@@ -25,6 +25,7 @@ from orchestrator import (
     RunResult,
     Settings,
 )
+from orchestrator._log import configure_logging
 from orchestrator._sync import run_sync
 from orchestrator.routing import plan_json
 from tests.conftest import ScriptedProvider
@@ -367,3 +368,17 @@ def test_a_sync_call_from_the_worker_loop_is_refused() -> None:
 
     with pytest.raises(RuntimeError, match="use the async API"):
         run_sync(nested())
+
+
+def test_log_settings_given_to_the_orchestrator_apply(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    try:
+        Orchestrator(provider="offline", log_level="info", log_format="json").run(
+            TASK, project, phases="design"
+        )
+        records = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    finally:
+        configure_logging(force=True)
+    selected = [r for r in records if r["event"] == "agent_selected"]
+    assert selected and selected[0]["agent"] == "backend-python" and selected[0]["phase"] == "design"
