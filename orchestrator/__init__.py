@@ -42,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "ReplayMiss": "orchestrator.errors",
     "BudgetExceeded": "orchestrator.errors",
     "GateFailed": "orchestrator.errors",
+    "StepLimitReached": "orchestrator.errors",
     "UnsafePath": "orchestrator.errors",
     "Settings": "orchestrator.settings",
 }
@@ -77,6 +78,7 @@ __all__ = [
     "RunResult",
     "SchemaViolation",
     "Settings",
+    "StepLimitReached",
     "Truncated",
     "UnsafePath",
     "Usage",
@@ -101,6 +103,7 @@ if TYPE_CHECKING:
         Refused,
         ReplayMiss,
         SchemaViolation,
+        StepLimitReached,
         Truncated,
         UnsafePath,
     )

@@ -26,6 +26,7 @@ from orchestrator._log import configure_logging
 from orchestrator._sync import Inbox, run_sync, submit
 from orchestrator.errors import ConfigError
 from orchestrator.events import Event, EventHandler
+from orchestrator.providers.base import Provider
 from orchestrator.result import RunResult
 from orchestrator.routing import PlannedPhase, Route, Router
 from orchestrator.settings import Settings, load_settings
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from orchestrator.catalog import Catalog
-    from orchestrator.providers.base import Provider
     from orchestrator.run import Runner, RunOptions
     from orchestrator.stepping import Run
 
@@ -103,8 +103,13 @@ class Orchestrator:
         instance: Provider | None = None
         if isinstance(provider, str):
             given["provider"] = provider
-        elif provider is not None:
+        elif isinstance(provider, Provider):
             instance = provider
+        elif provider is not None:
+            raise ConfigError(
+                f"provider: expected a name or a Provider, got {type(provider).__name__} "
+                "(pass a LangChain chat model as chat_model=)"
+            )
         elif chat_model is not None:
             given["provider"] = "langchain"
         if pipeline is not None:

@@ -382,3 +382,10 @@ def test_log_settings_given_to_the_orchestrator_apply(
         configure_logging(force=True)
     selected = [r for r in records if r["event"] == "agent_selected"]
     assert selected and selected[0]["agent"] == "backend-python" and selected[0]["phase"] == "design"
+
+
+def test_a_chat_model_passed_as_provider_is_a_clear_error() -> None:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    with pytest.raises(ConfigError, match="pass a LangChain chat model as chat_model="):
+        Orchestrator(provider=FakeListChatModel(responses=["{}"]))  # type: ignore[arg-type]
