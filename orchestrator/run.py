@@ -252,6 +252,11 @@ def _status(
     return "completed", "", None
 
 
+def _model_name(settings: Settings) -> str:
+    """The model a run reports: the offline provider answers for no real model."""
+    return "offline" if settings.provider == "offline" else settings.model
+
+
 def check_run_id(run_id: str) -> str:
     if not _RUN_ID.match(run_id):
         raise ConfigError(f"--run-id {run_id!r}: use letters, digits, '-' and '_' (at most 81 characters)")
@@ -353,7 +358,7 @@ class Runner:
                 self.settings.approval_gates if opts.approval_gates is None else opts.approval_gates
             ),
             "provider": self._provider.name if self._provider is not None else self.settings.provider,
-            "model": self._provider.model if self._provider is not None else self.settings.model,
+            "model": self._provider.model if self._provider is not None else _model_name(self.settings),
             "cassette": str(self.settings.cassette) if self.settings.cassette else None,
             "phases": keys,
         }

@@ -8,6 +8,7 @@ names the openai SDK uses (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, `OPENAI_ORG_ID`)
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -113,10 +114,18 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(f"setting {field}: {first['msg']} (got {first.get('input')!r})") from None
 
 
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)
+
+
+def hide_url_password(value: str) -> str:
+    """`postgresql://app:s3cret@db/x` -> `postgresql://app:***@db/x`: URLs may carry secrets too."""
+    return _URL_PASSWORD.sub(lambda m: f"{m.group('head')}***@", value)
+
+
 def masked(settings: Settings) -> dict[str, Any]:
-    """The settings as plain data with every secret replaced by `***`."""
+    """The settings as plain data with every secret, and any password inside a URL, replaced by `***`."""
     data = settings.model_dump(mode="json")
     for name in SECRET_FIELDS:
         if data.get(name):
             data[name] = "***"
-    return data
+    return {k: hide_url_password(v) if isinstance(v, str) else v for k, v in data.items()}

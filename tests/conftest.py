@@ -22,7 +22,7 @@ PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 def project(tmp_path: Path) -> Path:
     """A copy of the example FastAPI project, so runs can write under it."""
     dest = tmp_path / "project"
-    shutil.copytree(EXAMPLE, dest)
+    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns(".phasegraph"))
     return dest
 
 

@@ -41,3 +41,9 @@ def test_masked_hides_the_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     shown = masked(load_settings())
     assert shown["openai_api_key"] == "***"
     assert "sk-secret-value" not in repr(load_settings())
+
+
+def test_masked_hides_a_password_inside_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PHASEGRAPH_CHECKPOINT_URL", "postgresql://app:s3cret@db.internal/runs")
+    shown = masked(load_settings())
+    assert shown["checkpoint_url"] == "postgresql://app:***@db.internal/runs"

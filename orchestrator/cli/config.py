@@ -9,7 +9,6 @@ it would fail a run: one line naming the setting, exit 2.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from typing import Any
 
@@ -27,7 +26,7 @@ from orchestrator.settings import Settings, load_settings, masked
 @app.command("config")
 def config_command(as_json: JsonOption = False) -> None:
     """Print the effective settings (flags aside), with secrets masked."""
-    data = {name: _hide_url_password(value) for name, value in masked(load_settings()).items()}
+    data = masked(load_settings())
     if as_json:
         print_json(data)
         return
@@ -47,16 +46,6 @@ def env_names(field: str) -> list[str]:
         return [c for c in alias.choices if isinstance(c, str) and c.isupper()]
     prefix = str(Settings.model_config.get("env_prefix", ""))
     return [f"{prefix}{field}".upper()]
-
-
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)
-
-
-def _hide_url_password(value: Any) -> Any:
-    """`postgresql://app:s3cret@db/x` -> `postgresql://app:***@db/x`: URLs may carry secrets too."""
-    if isinstance(value, str):
-        return _URL_PASSWORD.sub(lambda m: f"{m.group('head')}***@", value)
-    return value
 
 
 def _shown(value: Any) -> str:
