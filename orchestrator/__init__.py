@@ -45,6 +45,17 @@ _EXPORTS: dict[str, str] = {
     "StepLimitReached": "orchestrator.errors",
     "UnsafePath": "orchestrator.errors",
     "Settings": "orchestrator.settings",
+    "load_card": "orchestrator.cards",
+    "parse_card": "orchestrator.cards",
+    "load_pipeline": "orchestrator.phases",
+    "Provider": "orchestrator.providers.base",
+    "Message": "orchestrator.providers.base",
+    "ModelRequest": "orchestrator.providers.base",
+    "ModelResponse": "orchestrator.providers.base",
+    "OfflineProvider": "orchestrator.providers.offline",
+    "make_provider": "orchestrator.providers",
+    "CallUsage": "orchestrator.usage",
+    "UsageLimits": "orchestrator.usage",
 }
 
 __all__ = [
@@ -53,6 +64,7 @@ __all__ = [
     "AuthenticationFailed",
     "BadRequest",
     "BudgetExceeded",
+    "CallUsage",
     "CardError",
     "Catalog",
     "Collaborator",
@@ -60,13 +72,18 @@ __all__ = [
     "Deliverable",
     "Event",
     "GateFailed",
+    "Message",
+    "ModelRequest",
+    "ModelResponse",
     "NotFound",
+    "OfflineProvider",
     "Orchestrator",
     "PhaseResult",
     "PhaseSpec",
     "PhasegraphError",
     "Pipeline",
     "Plan",
+    "Provider",
     "ProviderError",
     "ProviderTimeout",
     "ProviderUnavailable",
@@ -82,10 +99,15 @@ __all__ = [
     "Truncated",
     "UnsafePath",
     "Usage",
+    "UsageLimits",
+    "load_card",
+    "load_pipeline",
+    "make_provider",
+    "parse_card",
 ]
 
 if TYPE_CHECKING:
-    from orchestrator.cards import AgentCard, Collaborator
+    from orchestrator.cards import AgentCard, Collaborator, load_card, parse_card
     from orchestrator.catalog import Catalog
     from orchestrator.errors import (
         AuthenticationFailed,
@@ -109,12 +131,15 @@ if TYPE_CHECKING:
     )
     from orchestrator.events import Event
     from orchestrator.orchestrator import Orchestrator, Plan
-    from orchestrator.phases import PhaseSpec, Pipeline
+    from orchestrator.phases import PhaseSpec, Pipeline, load_pipeline
+    from orchestrator.providers import make_provider
+    from orchestrator.providers.base import Message, ModelRequest, ModelResponse, Provider
+    from orchestrator.providers.offline import OfflineProvider
     from orchestrator.result import AgentResult, Deliverable, PhaseResult, RunResult
     from orchestrator.routing import Route
     from orchestrator.settings import Settings
     from orchestrator.stepping import Run
-    from orchestrator.usage import Usage
+    from orchestrator.usage import CallUsage, Usage, UsageLimits
 
 
 def __getattr__(name: str) -> Any:
