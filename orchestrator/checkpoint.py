@@ -7,6 +7,8 @@ call journal, so a resumed run finds every model answer it already paid for.
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -64,6 +66,7 @@ async def open_persistence(url: str | None, project_dir: Path) -> AsyncIterator[
             )
         path = Path(url.split(":///", 1)[1]) if url else project_dir / DEFAULT_STATE
         path.parent.mkdir(parents=True, exist_ok=True)
+        _migrate_sqlite_store(path)
         from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
         from langgraph.store.sqlite.aio import AsyncSqliteStore
 
@@ -72,3 +75,33 @@ async def open_persistence(url: str | None, project_dir: Path) -> AsyncIterator[
         await saver.setup()
         await store.setup()
         yield Persistence(saver, store, str(path))
+
+
+_migrated: set[Path] = set()
+_migrate_lock = threading.Lock()
+
+
+def _migrate_sqlite_store(path: Path) -> None:
+    """Create the store's tables once per file and process, before any run opens it.
+
+    LangGraph's store `setup()` reads its migration version and then inserts the next ones,
+    so runs opening a fresh file at the same moment all insert version 0 and all but one fail
+    (`UNIQUE constraint failed: store_migrations.v`). Done here once, under a lock, every later
+    `setup()` finds the schema current and writes nothing; a migration racing in from another
+    process is simply found done on the second look.
+    """
+    key = path.resolve()
+    with _migrate_lock:
+        if key in _migrated:
+            return
+        from langgraph.store.sqlite import SqliteStore
+
+        for attempt in range(2):
+            try:
+                with SqliteStore.from_conn_string(str(path)) as store:
+                    store.setup()
+                break
+            except sqlite3.IntegrityError:
+                if attempt:
+                    raise
+        _migrated.add(key)
