@@ -199,10 +199,11 @@ def agents() -> list[str]:
 
 
 def write_project(dest: Path, *, standard_cards: bool = True) -> Path:
-    """A copy of the example FastAPI project at `dest`, with the standard cards in its `agents/`."""
+    """A copy of the example FastAPI project at `dest` (without any run state a demo left in it),
+    with the standard cards in its `agents/`."""
     if dest.exists():
         shutil.rmtree(dest)
-    shutil.copytree(EXAMPLE, dest)
+    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns(".phasegraph", "__pycache__"))
     if standard_cards:
         folder = dest / "agents"
         folder.mkdir(exist_ok=True)

@@ -22,6 +22,9 @@ MODULES = [
     "benchmarks.bench_critical_path",
     "benchmarks.bench_tokens",
     "benchmarks.bench_resilience",
+    "benchmarks.bench_crash",
+    "benchmarks.bench_scale",
+    "benchmarks.bench_peers",
 ]
 
 
@@ -251,3 +254,23 @@ def test_fake_server_ignores_tools_unless_asked() -> None:
         client.close()
     assert answer.choices[0].message.tool_calls is None
     assert json.dumps(answer.choices[0].message.content)
+
+
+async def test_concurrent_runs_on_a_fresh_project_all_complete(tmp_path: Path) -> None:
+    """The scale benchmark's set-up in small: many runs open one fresh SQLite file at once."""
+    import asyncio
+
+    from orchestrator.run import Runner, RunOptions
+    from orchestrator.settings import load_settings
+
+    project = _standard.write_project(tmp_path / "p", standard_cards=False)
+    runner = Runner(load_settings(provider="offline"))
+    results = await asyncio.gather(
+        *(
+            runner.start(
+                RunOptions(task=_standard.TASK, project_dir=project, run_id=f"r{i}", phases=["design"])
+            )
+            for i in range(8)
+        )
+    )
+    assert [r.status for r in results] == ["completed"] * 8
