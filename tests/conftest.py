@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,21 @@ from orchestrator.providers.base import ModelRequest, ModelResponse, Provider, T
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "fastapi-service"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def run_cli(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str
+) -> tuple[int, str, str]:
+    """`phasegraph ARGS...` in-process: (exit code, stdout, stderr); a traceback fails the test."""
+    from orchestrator.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["phasegraph", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err + out
+    code = exited.value.code
+    return (code if isinstance(code, int) else 0), out, err
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
@@ -22,10 +21,10 @@ from rich.console import Console
 
 from orchestrator import Orchestrator
 from orchestrator._log import configure_logging
-from orchestrator.cli import main
 from orchestrator.cli._progress import ProgressDisplay
 from orchestrator.providers.replay import Cassette, RecordingProvider
 from tests.conftest import ScriptedProvider
+from tests.conftest import run_cli as cli
 
 TASK = "Add JWT authentication to the FastAPI notes service"
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,16 +42,6 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     configure_logging(force=True)
 
 
-def cli(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str
-) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["phasegraph", *args])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    out, err = capsys.readouterr()
-    code = exited.value.code
-    assert "Traceback" not in err + out
-    return (code if isinstance(code, int) else 0), out, err
 
 
 @pytest.fixture
