@@ -6,7 +6,7 @@ import asyncio
 import importlib
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ from orchestrator.errors import ConfigError
 from orchestrator.orchestrator import VERIFY_TASK
 from orchestrator.result import RunResult
 from orchestrator.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from orchestrator.run import RunOptions
 
 runs_app = typer.Typer(help="List and inspect runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
@@ -53,6 +56,11 @@ ChatModelOption = Annotated[
     ),
 ]
 UntilOption = Annotated[str | None, typer.Option("--until", help="Stop after this phase (key or label).")]
+FromRunOption = Annotated[str | None, typer.Option("--from", help="Earlier deliverables from this run.")]
+FromArtifactsOption = Annotated[
+    Path | None, typer.Option("--from-artifacts", help="Earlier deliverables from this artifacts folder.")
+]
+RunIdOption = Annotated[str | None, typer.Option("--run-id", help="Use this run id.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
 
 
@@ -137,6 +145,23 @@ def _finish(result: RunResult, as_json: bool, junit: Path | None = None) -> None
     raise typer.Exit(exit_code(result))
 
 
+def _start(
+    opts: RunOptions,
+    *,
+    quiet: bool,
+    as_json: bool,
+    langchain_model: str | None,
+    record: Path | None,
+    junit: Path | None = None,
+    **settings: Any,
+) -> None:
+    """Start a run from command-line options and exit with its documented code."""
+    if opts.from_run and opts.from_artifacts:
+        raise ConfigError("use either --from RUN_ID or --from-artifacts DIR, not both")
+    runner = _runner(_settings(**settings), quiet or as_json, as_json, langchain_model, record)
+    _finish(_run(runner.start(opts), runner), as_json, junit)
+
+
 @app.command()
 def run(
     task: Annotated[str, typer.Argument(help="The software task, in words.")],
@@ -153,7 +178,7 @@ def run(
     cassette: CassetteOption = None,
     record: RecordOption = None,
     out: OutOption = None,
-    run_id: Annotated[str | None, typer.Option("--run-id", help="Use this run id.")] = None,
+    run_id: RunIdOption = None,
     max_usd: MaxUsdOption = None,
     max_tokens: MaxTokensOption = None,
     checkpoint_url: CheckpointOption = None,
@@ -161,12 +186,8 @@ def run(
     approval_gates: Annotated[
         bool | None, typer.Option("--approval-gates/--no-approval-gates", help="Pause after every phase.")
     ] = None,
-    from_run: Annotated[
-        str | None, typer.Option("--from", help="Earlier deliverables from this run.")
-    ] = None,
-    from_artifacts: Annotated[
-        Path | None, typer.Option("--from-artifacts", help="Earlier deliverables from this artifacts folder.")
-    ] = None,
+    from_run: FromRunOption = None,
+    from_artifacts: FromArtifactsOption = None,
     langchain_model: ChatModelOption = None,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
@@ -174,15 +195,6 @@ def run(
     """Run TASK through the pipeline and write every deliverable under --out."""
     from orchestrator.run import RunOptions
 
-    settings = _settings(
-        provider=provider,
-        model=model,
-        cassette=cassette,
-        out_dir=out,
-        max_usd=max_usd,
-        max_tokens=max_tokens,
-        checkpoint_url=checkpoint_url,
-    )
     opts = RunOptions(
         task=task,
         project_dir=project_dir,
@@ -195,20 +207,28 @@ def run(
         from_run=from_run,
         from_artifacts=from_artifacts,
     )
-    runner = _runner(settings, quiet or as_json, as_json, langchain_model, record)
-    _finish(_run(runner.start(opts), runner), as_json)
+    _start(
+        opts,
+        quiet=quiet,
+        as_json=as_json,
+        langchain_model=langchain_model,
+        record=record,
+        provider=provider,
+        model=model,
+        cassette=cassette,
+        out_dir=out,
+        max_usd=max_usd,
+        max_tokens=max_tokens,
+        checkpoint_url=checkpoint_url,
+    )
 
 
 @app.command()
 def verify(
     project_dir: ProjectDirOption = Path("."),
     task: Annotated[str, typer.Option("--task", help="What to verify.")] = VERIFY_TASK,
-    from_run: Annotated[
-        str | None, typer.Option("--from", help="Earlier deliverables from this run.")
-    ] = None,
-    from_artifacts: Annotated[
-        Path | None, typer.Option("--from-artifacts", help="Earlier deliverables from this artifacts folder.")
-    ] = None,
+    from_run: FromRunOption = None,
+    from_artifacts: FromArtifactsOption = None,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")] = None,
     pipeline: Annotated[
         str | None, typer.Option("--pipeline", help="Pipeline whose verify phase runs.")
@@ -218,7 +238,7 @@ def verify(
     cassette: CassetteOption = None,
     record: RecordOption = None,
     out: OutOption = None,
-    run_id: Annotated[str | None, typer.Option("--run-id", help="Use this run id.")] = None,
+    run_id: RunIdOption = None,
     max_usd: MaxUsdOption = None,
     max_tokens: MaxTokensOption = None,
     checkpoint_url: CheckpointOption = None,
@@ -230,17 +250,6 @@ def verify(
     """Run only the Verify phase (for CI); each deliverable becomes a JUnit test case."""
     from orchestrator.run import RunOptions
 
-    if from_run and from_artifacts:
-        raise ConfigError("use either --from RUN_ID or --from-artifacts DIR, not both")
-    settings = _settings(
-        provider=provider,
-        model=model,
-        cassette=cassette,
-        out_dir=out,
-        max_usd=max_usd,
-        max_tokens=max_tokens,
-        checkpoint_url=checkpoint_url,
-    )
     opts = RunOptions(
         task=task,
         project_dir=project_dir,
@@ -252,8 +261,21 @@ def verify(
         from_run=from_run,
         from_artifacts=from_artifacts,
     )
-    runner = _runner(settings, quiet or as_json, as_json, langchain_model, record)
-    _finish(_run(runner.start(opts), runner), as_json, junit)
+    _start(
+        opts,
+        quiet=quiet,
+        as_json=as_json,
+        langchain_model=langchain_model,
+        record=record,
+        junit=junit,
+        provider=provider,
+        model=model,
+        cassette=cassette,
+        out_dir=out,
+        max_usd=max_usd,
+        max_tokens=max_tokens,
+        checkpoint_url=checkpoint_url,
+    )
 
 
 @app.command()
