@@ -239,7 +239,7 @@ def _status(
     failed = [p for p in phases if p.status == "failed"]
     if failed:
         return "failed", f"phase {failed[0].key}: {failed[0].message}", "GateFailed"
-    if snapshot is not None and snapshot.next:
+    if snapshot is not None and (snapshot.next or snapshot.tasks):
         waiting = [t for t in snapshot.tasks if t.interrupts]
         if waiting:
             phase = waiting[0].name.split(".")[0]
@@ -247,7 +247,7 @@ def _status(
                 if p.key == phase:
                     p.status = "paused"
             return "paused", f"waiting for approval of phase {phase}", "AwaitingApproval"
-        nxt = snapshot.next[0].split(".")[0]
+        nxt = (snapshot.next or [t.name for t in snapshot.tasks])[0].split(".")[0]
         return "paused", f"stopped before phase {nxt}; `phasegraph resume` continues", None
     return "completed", "", None
 
@@ -381,7 +381,9 @@ class Runner:
             snapshot = await session.graph.aget_state(session.config)
             if any(t.interrupts for t in snapshot.tasks):
                 return await session.result()
-            if not snapshot.next:
+            if not snapshot.next and not snapshot.tasks:
+                # Finished. A step whose tasks all completed but whose writes were not yet
+                # applied (killed in between) has no `next` either, but still has `tasks`.
                 return await session.result()
             return await session.execute(None, until=until)
 

@@ -9,6 +9,7 @@ import importlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -18,6 +19,8 @@ from benchmarks import _standard
 from benchmarks.fake_openai import FakeOpenAI, FaultConfig
 
 MODULES = [
+    "benchmarks.__main__",
+    "benchmarks.bench_startup",
     "benchmarks.bench_overhead",
     "benchmarks.bench_critical_path",
     "benchmarks.bench_tokens",
@@ -29,9 +32,11 @@ MODULES = [
 
 
 @pytest.mark.parametrize("name", MODULES)
-def test_benchmark_module_imports_and_has_run(name: str) -> None:
+def test_benchmark_module_imports_and_has_an_entry_point(name: str) -> None:
     module = importlib.import_module(name)
-    assert callable(getattr(module, "run", None) or module.main)
+    assert callable(module.main)
+    if name != "benchmarks.__main__":
+        assert callable(module.run)
 
 
 @dataclass
@@ -274,3 +279,44 @@ async def test_concurrent_runs_on_a_fresh_project_all_complete(tmp_path: Path) -
         )
     )
     assert [r.status for r in results] == ["completed"] * 8
+
+
+class _Killed(BaseException):
+    """Stands in for kill -9: nothing after it runs, no handler catches it."""
+
+
+async def test_resume_continues_after_a_crash_between_a_steps_writes_and_its_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the crash benchmark: a run killed after a handoff's answer was saved as a pending
+    write, but before the next checkpoint, has no `next` task; resume must still continue it."""
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    from orchestrator.run import Runner, RunOptions
+    from orchestrator.settings import load_settings
+    from tests.conftest import ScriptedProvider
+
+    project = _standard.write_project(tmp_path / "p", standard_cards=False)
+    provider = ScriptedProvider(handoffs=["database-specialist"])
+    runner = Runner(load_settings(provider="offline"), provider=provider)
+    original = AsyncSqliteSaver.aput
+
+    async def dies_at_step_4(
+        self: AsyncSqliteSaver, config: Any, checkpoint: Any, metadata: Any, versions: Any
+    ) -> Any:
+        if metadata.get("step") == 4:
+            raise _Killed
+        return await original(self, config, checkpoint, metadata, versions)
+
+    monkeypatch.setattr(AsyncSqliteSaver, "aput", dies_at_step_4)
+    with pytest.raises(_Killed):
+        await runner.start(RunOptions(task=_standard.TASK, project_dir=project, run_id="killed"))
+    monkeypatch.setattr(AsyncSqliteSaver, "aput", original)
+    asked = [(r.phase, r.agent) for r in provider.requests]
+    assert asked == [("design", "backend-python"), ("design", "database-specialist")]
+
+    resumed = await runner.resume("killed", project)
+
+    assert resumed.status == "completed"
+    assert [p.status for p in resumed.phases] == ["completed"] * 3
+    assert [(r.phase, r.agent) for r in provider.requests].count(("design", "database-specialist")) == 1
