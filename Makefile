@@ -28,7 +28,15 @@ demo: $(STAMP)
 	$(VENV)/bin/phasegraph plan "$(DEMO_TASK)" --project-dir $(DEMO_DIR)
 	$(VENV)/bin/phasegraph run "$(DEMO_TASK)" --project-dir $(DEMO_DIR) --provider offline
 
-bench: $(STAMP)
+# The benchmarks' optional extras (exact token counts) go into .venv; the peers (CrewAI,
+# langgraph-supervisor) get their own venvs under benchmarks/, created on first use.
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) benchmarks/requirements.txt
+	$(PY) -m pip install --quiet -r benchmarks/requirements.txt
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(PY) -m benchmarks
 
 clean:
