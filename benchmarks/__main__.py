@@ -23,6 +23,8 @@ from benchmarks import _common as c
 
 BENCHMARKS = ("startup", "overhead", "critical_path", "tokens", "resilience", "crash", "scale", "peers")
 """Module `benchmarks.bench_<name>` for each, in the order they run (the quick ones first)."""
+PRESENTED = ("overhead", "critical_path", "tokens", "resilience", "crash", "scale", "peers", "startup")
+"""The order of the issue's eight measurements, in which RESULTS.md presents them."""
 
 OTHERS = (
     ("cards", "bench_cards", []),
@@ -82,6 +84,11 @@ def render(sections: list[c.Section], started: float, wall: float) -> str:
         "- The model is the local fake OpenAI server (`benchmarks/fake_openai.py`, docs/fake-openai.md); "
         "token counts are exact o200k_base (tiktoken, with `benchmarks/requirements.txt`) unless a table "
         "says otherwise",
+        "- The peers run in their own venvs, `benchmarks/.venv-crewai` and `benchmarks/.venv-supervisor`, "
+        "created on first use from `benchmarks/peers/requirements-*.txt` (never phasegraph's `.venv`); raw "
+        "numbers of every table are in `benchmarks/results/<name>.json`",
+        "- One benchmark alone: `.venv/bin/python -m benchmarks.bench_<name>` (printed under each table), "
+        "or `.venv/bin/python -m benchmarks --only <name>,...`",
         "",
         "## Summary",
         "",
@@ -122,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 encoding="utf-8",
             )
+    order = [*PRESENTED, *(o[0] for o in OTHERS)]
+    sections.sort(key=lambda s: order.index(s.key) if s.key in order else len(order))
     text = render(sections, started, time.perf_counter() - clock)
     if args.only or args.quick:
         sys.stdout.write(text)

@@ -65,11 +65,12 @@ def journaled(project: Path, run_id: str) -> int:
     return int(n)
 
 
-def repeats(log: list[Any], killed_at: float, resumed_at: float) -> tuple[int, int]:
-    """(answers fully sent before the kill, how many of those prompts were asked again after resume)."""
+def repeats(log: list[Any], killed_at: float, resumed_at: float) -> tuple[int, list[float]]:
+    """Answers fully sent before the kill, and for each of those asked again after the resume, how
+    long before the kill its answer had been sent."""
     done = [r for r in log if r.status == 200 and r.t_end is not None and r.t_end <= killed_at]
     asked_again = {r.prompt_sha for r in log if r.t_start >= resumed_at}
-    return len(done), sum(1 for r in done if r.prompt_sha in asked_again)
+    return len(done), [killed_at - r.t_end for r in done if r.prompt_sha in asked_again]
 
 
 def lost(clean: dict[str, Any], manifest: dict[str, Any], run_dir: Path) -> int:
@@ -175,7 +176,7 @@ def _kill(
     run_dir = project / ".phasegraph" / "runs" / run_id
     manifest = _manifest(after.stdout, run_dir)
     log = c.chat_calls(server.requests)
-    completed, repeated = repeats(log, killed_at, resumed_at)
+    completed, repeated_gaps = repeats(log, killed_at, resumed_at)
     rerun_status = None
     if after.returncode != 0:
         again = subprocess.run(
@@ -192,7 +193,8 @@ def _kill(
         "exited_before_kill": exited_first,
         "completed_before_kill": completed,
         "journaled": saved,
-        "repeated": repeated,
+        "repeated": len(repeated_gaps),
+        "repeated_sent_before_kill_s": repeated_gaps,
         "calls_after_resume": sum(1 for r in log if r.t_start >= resumed_at),
         "resume_exit": after.returncode,
         "status": manifest.get("status"),
@@ -251,7 +253,11 @@ def _section(
                 f"{r['kill_s']:.2f}" + (" (had exited)" if r["exited_before_kill"] else ""),
                 r["completed_before_kill"],
                 r["journaled"],
-                r["repeated"],
+                r["repeated"]
+                if not r["repeated"]
+                else f"{r['repeated']} (answer sent "
+                + ", ".join(f"{g * 1000:.0f} ms" for g in r["repeated_sent_before_kill_s"])
+                + " before the kill)",
                 r["calls_after_resume"],
                 r["status"] if r["resume_exit"] == 0 else f"exit {r['resume_exit']}: {' '.join(r['stderr'])}",
                 r["lost"],
