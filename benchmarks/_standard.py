@@ -98,10 +98,6 @@ _WORKS_WITH = {
 }
 """Who may hand off to whom: only design's primary has collaborators that serve its phase."""
 
-_EXTRA_KEYWORDS = {"qa-automation": ("pytest",)}
-"""Keywords added so the router gives verify to qa-automation, as the standard set-up has it (without
-them the task's "service" makes backend-node, a Node.js card, the best match for verify)."""
-
 _FENCE = re.compile(r"^\s*(```|~~~)")
 
 
@@ -188,8 +184,6 @@ def standard_card(agent: str) -> str:
     text = (BUILTIN_AGENTS / f"{agent}.md").read_text(encoding="utf-8")
     text = _replace_section(text, "collaboration", _works_with(text, agent))
     text = _replace_section(text, "deliverables", _deliverables(agent))
-    extra = "".join(f", `{word}`" for word in _EXTRA_KEYWORDS.get(agent, ()))
-    text = re.sub(r"^(\*\*Keywords:\*\*.*)$", lambda m: m.group(1) + extra, text, count=1, flags=re.M)
     return _pad(text, seed)
 
 
