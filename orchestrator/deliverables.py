@@ -7,6 +7,7 @@ then checks that every field says something: not empty, not a placeholder.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -111,7 +112,20 @@ def output_spec(
     `handoff_targets` become the enum of `handoffs[].to`, so handing off to anyone
     else cannot even be expressed; with no targets there is no `handoffs` field.
     `shareable` are the items a handoff may pass on (`deliverables_needed`).
+    The same inputs give the same model class, so schemas derived from it are built once.
     """
+    return _output_spec(agent, phase, tuple(items), tuple(handoff_targets), tuple(shareable), suffix)
+
+
+@functools.lru_cache(maxsize=1024)
+def _output_spec(
+    agent: str,
+    phase: str,
+    items: tuple[str, ...],
+    handoff_targets: tuple[str, ...],
+    shareable: tuple[str, ...],
+    suffix: str,
+) -> OutputSpec:
     names = field_names(items)
     fields: dict[str, Any] = {
         name: (
