@@ -367,9 +367,27 @@ class _Ignore:
             return None
         decision: bool | None = None
         for by_name, regex, include in self.rules:
-            if regex.search(name if by_name else rel):
+            if _matches_itself(regex, name if by_name else rel):
                 decision = include
         return decision
+
+
+def _matches_itself(regex: re.Pattern[str], subject: str) -> bool:
+    """Whether a pathspec pattern matches the entry itself, as git's walk asks.
+
+    pathspec's regexes also match everything below a match (they serve flat file lists):
+    `a/b/` matches `a/b/c.txt`, `a/**` matches the folder `a/`. Git applies a pattern to
+    each entry on the way down, so only a match of the entry's own path counts: the
+    `ps_d` group (where a pattern's own path ends in `/`) must end the subject, and a
+    pattern without it (`dir/**`) is about contents, so a folder is tested without its `/`.
+    """
+    if "ps_d" not in regex.groupindex:
+        return regex.search(subject.rstrip("/")) is not None
+    found = regex.search(subject)
+    if found is None:
+        return False
+    end = found.end("ps_d")
+    return end in (-1, len(subject))
 
 
 def _either(regexes: Iterable[str]) -> re.Pattern[str] | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pathspec
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from orchestrator._manifests import command_words, js_imports, python_imports
@@ -400,6 +400,8 @@ IGNORE_LINE = (
     root_lines=st.lists(IGNORE_LINE, min_size=1, max_size=4),
     nested_lines=st.lists(IGNORE_LINE, max_size=3),
 )
+@example(paths=["_/_"], root_lines=["*", "!*/**"], nested_lines=[])
+@example(paths=["a/b/c.txt", "a/x.py"], root_lines=["a/**", "!a/b/"], nested_lines=[])
 def test_scan_lists_what_git_lists(
     tmp_path_factory: pytest.TempPathFactory, paths: list[str], root_lines: list[str], nested_lines: list[str]
 ) -> None:
