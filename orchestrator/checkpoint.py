@@ -7,8 +7,10 @@ call journal, so a resumed run finds every model answer it already paid for.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -65,16 +67,66 @@ async def open_persistence(url: str | None, project_dir: Path) -> AsyncIterator[
                 "(use postgresql://... or sqlite:///path)"
             )
         path = Path(url.split(":///", 1)[1]) if url else project_dir / DEFAULT_STATE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _migrate_sqlite_store(path)
-        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-        from langgraph.store.sqlite.aio import AsyncSqliteStore
+        pers = await stack.enter_async_context(_shared_sqlite(path))
+        yield pers
 
+
+class _SharedSqlite:
+    """One open SQLite checkpointer and store, shared by every run of one loop on one file."""
+
+    def __init__(self, persistence: Persistence, stack: AsyncExitStack) -> None:
+        self.persistence = persistence
+        self.stack = stack
+        self.users = 0
+
+
+_open_sqlite: dict[tuple[asyncio.AbstractEventLoop, Path], _SharedSqlite] = {}
+_open_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def _shared_sqlite(path: Path) -> AsyncIterator[Persistence]:
+    """The project's SQLite file, opened once per event loop however many runs use it.
+
+    Each connection would set the file up (`PRAGMA journal_mode=WAL` needs the whole
+    file to itself) and then compete for its write lock: a hundred concurrent runs on
+    one file meant `database is locked`. One shared connection pair serialises them.
+    """
+    loop = asyncio.get_running_loop()
+    key = (loop, path.resolve())
+    lock = _open_locks.setdefault(loop, asyncio.Lock())
+    async with lock:
+        shared = _open_sqlite.get(key)
+        if shared is None:
+            shared = await _open_sqlite_file(path)
+            _open_sqlite[key] = shared
+        shared.users += 1
+    try:
+        yield shared.persistence
+    finally:
+        async with lock:
+            shared.users -= 1
+            if shared.users == 0:
+                del _open_sqlite[key]
+                await shared.stack.aclose()
+
+
+async def _open_sqlite_file(path: Path) -> _SharedSqlite:
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+    from langgraph.store.sqlite.aio import AsyncSqliteStore
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _migrate_sqlite_store(path)
+    stack = AsyncExitStack()
+    try:
         saver = await stack.enter_async_context(AsyncSqliteSaver.from_conn_string(str(path)))
         store = await stack.enter_async_context(AsyncSqliteStore.from_conn_string(str(path)))
         await saver.setup()
         await store.setup()
-        yield Persistence(saver, store, str(path))
+    except BaseException:
+        await stack.aclose()
+        raise
+    return _SharedSqlite(Persistence(saver, store, str(path)), stack)
 
 
 _migrated: set[Path] = set()
