@@ -51,16 +51,14 @@ def _resume_args(project: Path, run_id: str) -> list[str]:
 
 
 def journaled(project: Path, run_id: str) -> int:
-    """Answers in a run's call journal (the LangGraph store beside the checkpoints)."""
+    """Answers in a run's call journal (the `phasegraph_calls` table beside the checkpoints)."""
     state = project / ".phasegraph" / "state.sqlite"
     if not state.exists():
         return 0
     with sqlite3.connect(state) as db:
         try:
-            (n,) = db.execute(
-                "SELECT COUNT(*) FROM store WHERE prefix = ?", (f"phasegraph.calls.{run_id}",)
-            ).fetchone()
-        except sqlite3.OperationalError:  # killed before the store's tables existed
+            (n,) = db.execute("SELECT COUNT(*) FROM phasegraph_calls WHERE run_id = ?", (run_id,)).fetchone()
+        except sqlite3.OperationalError:  # killed before the journal table existed
             return 0
     return int(n)
 

@@ -1,15 +1,13 @@
-"""Where runs persist: LangGraph's SQLite or PostgreSQL checkpointer, plus its store.
+"""Where runs persist: LangGraph's SQLite or PostgreSQL checkpointer, and the call journal.
 
 SQLite (a file under the project, zero set-up) is the default; a
-`postgresql://` URL selects PostgreSQL. The store beside the checkpointer holds the
-call journal, so a resumed run finds every model answer it already paid for.
+`postgresql://` URL selects PostgreSQL. The call journal beside the checkpoints
+lets a resumed run find every model answer it already paid for.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import threading
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -20,17 +18,24 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore
 
 from orchestrator.errors import ConfigError
+from orchestrator.journal import SQLITE_TABLE, CallJournal, SqliteJournal, StoreJournal
 
 DEFAULT_STATE = Path(".phasegraph") / "state.sqlite"
 
 
 @dataclass(frozen=True)
 class Persistence:
-    """An open checkpointer and store, and where they live (for messages)."""
+    """An open checkpointer, the store behind the journal (PostgreSQL only), and where they live."""
 
     saver: BaseCheckpointSaver[str]
-    store: BaseStore
+    store: BaseStore | None
     where: str
+
+    def journal(self, run_id: str) -> CallJournal:
+        """The call journal of one run."""
+        if self.store is not None:
+            return StoreJournal(self.store, run_id)
+        return SqliteJournal(self.saver, run_id)
 
 
 def describe(url: str | None, project_dir: Path) -> str:
@@ -72,7 +77,7 @@ async def open_persistence(url: str | None, project_dir: Path) -> AsyncIterator[
 
 
 class _SharedSqlite:
-    """One open SQLite checkpointer and store, shared by every run of one loop on one file."""
+    """One open SQLite checkpointer (and journal table), shared by every run of one loop on one file."""
 
     def __init__(self, persistence: Persistence, stack: AsyncExitStack) -> None:
         self.persistence = persistence
@@ -90,7 +95,8 @@ async def _shared_sqlite(path: Path) -> AsyncIterator[Persistence]:
 
     Each connection would set the file up (`PRAGMA journal_mode=WAL` needs the whole
     file to itself) and then compete for its write lock: a hundred concurrent runs on
-    one file meant `database is locked`. One shared connection pair serialises them.
+    one file meant `database is locked`. One shared connection, holding checkpoints and
+    journal alike behind one lock, serialises them.
     """
     loop = asyncio.get_running_loop()
     key = (loop, path.resolve())
@@ -113,47 +119,16 @@ async def _shared_sqlite(path: Path) -> AsyncIterator[Persistence]:
 
 async def _open_sqlite_file(path: Path) -> _SharedSqlite:
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-    from langgraph.store.sqlite.aio import AsyncSqliteStore
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    _migrate_sqlite_store(path)
     stack = AsyncExitStack()
     try:
         saver = await stack.enter_async_context(AsyncSqliteSaver.from_conn_string(str(path)))
-        store = await stack.enter_async_context(AsyncSqliteStore.from_conn_string(str(path)))
         await saver.setup()
-        await store.setup()
+        async with saver.lock:
+            await saver.conn.execute(SQLITE_TABLE)
+            await saver.conn.commit()
     except BaseException:
         await stack.aclose()
         raise
-    return _SharedSqlite(Persistence(saver, store, str(path)), stack)
-
-
-_migrated: set[Path] = set()
-_migrate_lock = threading.Lock()
-
-
-def _migrate_sqlite_store(path: Path) -> None:
-    """Create the store's tables once per file and process, before any run opens it.
-
-    LangGraph's store `setup()` reads its migration version and then inserts the next ones,
-    so runs opening a fresh file at the same moment all insert version 0 and all but one fail
-    (`UNIQUE constraint failed: store_migrations.v`). Done here once, under a lock, every later
-    `setup()` finds the schema current and writes nothing; a migration racing in from another
-    process is simply found done on the second look.
-    """
-    key = path.resolve()
-    with _migrate_lock:
-        if key in _migrated:
-            return
-        from langgraph.store.sqlite import SqliteStore
-
-        for attempt in range(2):
-            try:
-                with SqliteStore.from_conn_string(str(path)) as store:
-                    store.setup()
-                break
-            except sqlite3.IntegrityError:
-                if attempt:
-                    raise
-        _migrated.add(key)
+    return _SharedSqlite(Persistence(saver, None, str(path)), stack)

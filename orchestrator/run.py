@@ -459,7 +459,6 @@ async def _open_session(
     from orchestrator._graph import RunContext, build_graph
     from orchestrator.catalog import Catalog
     from orchestrator.checkpoint import open_persistence
-    from orchestrator.journal import CallJournal
     from orchestrator.phases import load_pipeline
     from orchestrator.project import ProjectSnapshot
     from orchestrator.prompts import PromptBook
@@ -498,7 +497,7 @@ async def _open_session(
             router=Router(catalog, snapshot),
             provider=provider,
             prompts=PromptBook([project_dir / "prompts"]),
-            journal=CallJournal(pers.store, run_id),
+            journal=pers.journal(run_id),
             limits=UsageLimits(max_tokens=settings.max_tokens, max_usd=settings.max_usd),
             run_dir=run_dir,
             run_id=run_id,

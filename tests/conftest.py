@@ -26,6 +26,20 @@ EXAMPLE = ROOT / "examples" / "fastapi-service"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No phasegraph or OpenAI settings from the environment, an empty working folder,
+    and logging re-pointed at the real stderr afterwards (CLI tests capture it)."""
+    from orchestrator._log import configure_logging
+
+    for name in list(os.environ):
+        if name.startswith(("PHASEGRAPH_", "OPENAI_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    yield
+    configure_logging(force=True)
+
+
 def run_cli(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str
 ) -> tuple[int, str, str]:

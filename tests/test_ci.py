@@ -10,11 +10,8 @@ examples/github-actions-verify.yml give.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +20,8 @@ import typer
 import yaml
 
 from benchmarks.fake_openai import FakeOpenAI, FaultConfig
-from orchestrator._log import configure_logging
-from orchestrator.cli import _register, app, main
+from orchestrator.cli import _register, app
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / "examples" / "github-actions-verify.yml"
@@ -32,23 +29,12 @@ CI_DOC = ROOT / "docs" / "ci.md"
 API_KEY = "sk-test-recording-key-0123456789"
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith(("PHASEGRAPH_", "OPENAI_")):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    yield
-    configure_logging(force=True)
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["phasegraph", *args])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return int(exited.value.code or 0), out
+    code, out, _ = run_cli(capsys, monkeypatch, *args)
+    return code, out
 
 
 def comparable(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,6 @@ import pytest
 from rich.console import Console
 
 from orchestrator import Orchestrator
-from orchestrator._log import configure_logging
 from orchestrator.cli._progress import ProgressDisplay
 from orchestrator.providers.replay import Cassette, RecordingProvider
 from tests.conftest import ScriptedProvider
@@ -31,17 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MANIFEST_KEYS = {"run_id", "status", "task", "pipeline", "phases", "usage", "provider", "model", "message"}
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No phasegraph settings from the environment; a clean logging set-up afterwards."""
-    for name in list(os.environ):
-        if name.startswith("PHASEGRAPH_") or name.startswith("OPENAI_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    yield
-    configure_logging(force=True)
-
-
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 @pytest.fixture

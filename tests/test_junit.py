@@ -7,41 +7,23 @@ failing `phase` case; a run stopped by the provider is an error, not a failure.
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from junitparser import Error, Failure, JUnitXml, TestCase
 
 from orchestrator import Orchestrator
-from orchestrator._log import configure_logging
-from orchestrator.cli import main
 from orchestrator.providers.replay import Cassette, RecordingProvider
-from tests.conftest import ScriptedProvider
+from tests.conftest import ScriptedProvider, run_cli
 
 TASK = "Add JWT authentication to the FastAPI notes service"
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No settings from the environment; logging re-pointed at the real stderr afterwards."""
-    for name in list(os.environ):
-        if name.startswith(("PHASEGRAPH_", "OPENAI_")):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    yield
-    configure_logging(force=True)
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def verify_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> int:
-    monkeypatch.setattr(sys, "argv", ["phasegraph", "verify", "-q", *args])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    _, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return int(exited.value.code or 0)
+    return run_cli(capsys, monkeypatch, "verify", "-q", *args)[0]
 
 
 def cases(path: Path) -> list[tuple[str, TestCase]]:
