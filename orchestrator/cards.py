@@ -8,6 +8,7 @@ matter) into this one model without losing data.
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -266,7 +267,13 @@ def load_card(path: Path) -> AgentCard:
         raise CardError("is a directory, not a card file", path) from None
     except OSError as exc:
         raise CardError(f"cannot read card: {exc.strerror or exc}", path) from None
-    return parse_card(data, source=str(path))
+    return _parse_file(data, str(path)).model_copy()
+
+
+@functools.lru_cache(maxsize=2048)
+def _parse_file(data: bytes, source: str) -> AgentCard:
+    """Parse once per content: every run of a process loads the same catalogue."""
+    return parse_card(data, source=source)
 
 
 def parse_card(text: str | bytes, source: str = "<string>") -> AgentCard:

@@ -363,7 +363,7 @@ class Runner:
             "phases": keys,
         }
         state = {"run_id": run_id, "task": opts.task, "phases": keys, "config": config, "outputs": outputs}
-        async with self._open(run_id, config, fresh=True) as session:
+        async with self._open(run_id, config, fresh=True, pipeline=pipeline) as session:
             session._event(
                 Event(
                     kind="run_started",
@@ -447,14 +447,14 @@ class Runner:
         return dict(values["config"])
 
     def _open(
-        self, run_id: str, config: dict[str, Any], *, fresh: bool = False
+        self, run_id: str, config: dict[str, Any], *, fresh: bool = False, pipeline: Any = None
     ) -> AbstractAsyncContextManager[Session]:
-        return _open_session(self, run_id, config, fresh=fresh)
+        return _open_session(self, run_id, config, fresh=fresh, pipeline=pipeline)
 
 
 @asynccontextmanager
 async def _open_session(
-    runner: Runner, run_id: str, config: dict[str, Any], *, fresh: bool
+    runner: Runner, run_id: str, config: dict[str, Any], *, fresh: bool, pipeline: Any = None
 ) -> AsyncIterator[Session]:
     from orchestrator._graph import RunContext, build_graph
     from orchestrator.catalog import Catalog
@@ -471,7 +471,7 @@ async def _open_session(
     out_dir = Path(config["out_dir"])
     run_dir = run_dir_for(out_dir, run_id)
     catalog = Catalog.load([Path(d) for d in config["agents_dirs"]], project_dir=project_dir)
-    pipeline = load_pipeline(config["pipeline"], project_dir=project_dir)
+    pipeline = pipeline or load_pipeline(config["pipeline"], project_dir=project_dir)
     snapshot = ProjectSnapshot.scan(project_dir)
     provider = runner._provider
     owns_provider = provider is None
