@@ -349,7 +349,8 @@ class _Ignore:
     def read(cls, path: str, base: str, warnings: list[str]) -> _Ignore | None:
         try:
             with open(path, encoding="utf-8", errors="replace") as handle:
-                return cls(base, pathspec.GitIgnoreSpec.from_lines(handle.read().splitlines()))
+                lines = [_STAR_RUN.sub("**", line) for line in handle.read().splitlines()]
+                return cls(base, pathspec.GitIgnoreSpec.from_lines(lines))
         except (OSError, ValueError) as exc:
             warnings.append(f"{base}.gitignore: not honoured, cannot be read ({exc})")
             return None
@@ -370,6 +371,10 @@ class _Ignore:
             if _matches_itself(regex, name if by_name else rel):
                 decision = include
         return decision
+
+
+_STAR_RUN = re.compile(r"(?:(?<=^)|(?<=^!)|(?<=/))\*{3,}(?=/|$)")
+"""Three or more stars filling a path component: git reads them as `**`, pathspec as `*`."""
 
 
 def _matches_itself(regex: re.Pattern[str], subject: str) -> bool:

@@ -402,6 +402,7 @@ IGNORE_LINE = (
 )
 @example(paths=["_/_"], root_lines=["*", "!*/**"], nested_lines=[])
 @example(paths=["a/b/c.txt", "a/x.py"], root_lines=["a/**", "!a/b/"], nested_lines=[])
+@example(paths=["_/_"], root_lines=["*", "!/***"], nested_lines=[])
 def test_scan_lists_what_git_lists(
     tmp_path_factory: pytest.TempPathFactory, paths: list[str], root_lines: list[str], nested_lines: list[str]
 ) -> None:
