@@ -39,7 +39,7 @@ from orchestrator.prompts import (
 from orchestrator.providers.base import Message, ModelRequest, Provider
 from orchestrator.routing import Router
 from orchestrator.settings import Settings
-from orchestrator.usage import CallUsage, Usage, UsageLimits
+from orchestrator.usage import CallUsage, Usage, UsageLimits, sum_records
 
 _MAX_FILE_CHARS = 6_000
 """One project file never takes more than this much of the prompt."""
@@ -93,14 +93,6 @@ class RunContext:
     approval_gates: bool = False
     on_call: Callable[[str, str], Awaitable[None]] | None = None
     _cards_by_phase: dict[str, list[str]] = field(default_factory=dict)
-
-
-def spent(records: Sequence[dict[str, Any]]) -> Usage:
-    """Total usage of a list of usage records (state form)."""
-    total = Usage()
-    for rec in records:
-        total = total.add(CallUsage.model_validate(rec["call"]))
-    return total
 
 
 def _emit(
@@ -372,7 +364,15 @@ def _add_phase(
         )
         assignment = _Assignment(role="primary", by=None, brief="", depth=0, seq="0", chain=[])
         return await _work(
-            ctx, phase, card, spec, user, state["task"], found, spent(state.get("usage") or []), assignment
+            ctx,
+            phase,
+            card,
+            spec,
+            user,
+            state["task"],
+            found,
+            sum_records(state.get("usage") or []),
+            assignment,
         )
 
     def dispatch(state: RunState) -> dict[str, Any]:
@@ -405,7 +405,7 @@ def _add_phase(
                     "task": state["task"],
                     "seq": f"{req['depth']}.{order:03d}",
                     "route": {"candidates": mine},
-                    "spent": spent(state.get("usage") or []).model_dump(),
+                    "spent": sum_records(state.get("usage") or []).model_dump(),
                 }
             )
             _emit(
@@ -470,7 +470,7 @@ def _add_phase(
         records: list[dict[str, Any]] = []
         updated: dict[str, Any] = {}
         still: dict[str, list[str]] = {}
-        already = spent(state.get("usage") or [])
+        already = sum_records(state.get("usage") or [])
         for out_key, out in sorted(outputs.items(), key=lambda kv: kv[1]["seq"]):
             card = ctx.catalog.get(out["agent"])
             items = card_deliverables(card, phase)

@@ -32,7 +32,7 @@ from orchestrator.errors import (
 from orchestrator.events import Event, EventHandler
 from orchestrator.result import AgentResult, Deliverable, PhaseResult, Reason, RunResult
 from orchestrator.settings import Settings
-from orchestrator.usage import CallUsage, Usage
+from orchestrator.usage import sum_records
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,80}$")
 log = get_logger("phasegraph.run")
@@ -173,7 +173,7 @@ def build_result(
                 key=lambda o: o["seq"],
             )
         ]
-        phase_usage = _sum(r for r in records if r["phase"] == key)
+        phase_usage = sum_records(r for r in records if r["phase"] == key)
         phases.append(
             PhaseResult(
                 key=key,
@@ -197,20 +197,13 @@ def build_result(
         task=values.get("task", ""),
         pipeline=config.get("pipeline", ""),
         phases=phases,
-        usage=_sum(records),
+        usage=sum_records(records),
         provider=config.get("provider", ""),
         model=config.get("model", ""),
         message=message,
         error_type=error_type,
         run_dir=str(run_dir),
     )
-
-
-def _sum(records: Any) -> Usage:
-    total = Usage()
-    for rec in records:
-        total = total.add(CallUsage.model_validate(rec["call"]))
-    return total
 
 
 def _agent_result(out: dict[str, Any], records: list[dict[str, Any]]) -> AgentResult:
@@ -225,7 +218,7 @@ def _agent_result(out: dict[str, Any], records: list[dict[str, Any]]) -> AgentRe
             )
             for name, text in out["deliverables"].items()
         ],
-        usage=_sum(r for r in records if r["phase"] == out["phase"] and r["agent"] == out["agent"]),
+        usage=sum_records(r for r in records if r["phase"] == out["phase"] and r["agent"] == out["agent"]),
     )
 
 
@@ -263,7 +256,7 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
-def imported_outputs(source: Path, pipeline: Any) -> dict[str, Any]:
+def imported_outputs(source: Path) -> dict[str, Any]:
     """Earlier deliverables from an artifacts folder, as state outputs marked imported."""
     manifest = read_manifest(source)
     outputs: dict[str, Any] = {}
@@ -348,7 +341,7 @@ class Runner:
         outputs: dict[str, Any] = {}
         source = opts.from_artifacts or (run_dir_for(out_dir, opts.from_run) if opts.from_run else None)
         if source is not None:
-            outputs = imported_outputs(Path(source), pipeline)
+            outputs = imported_outputs(Path(source))
         config = {
             "pipeline": pipeline_name,
             "project_dir": str(project_dir),

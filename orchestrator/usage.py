@@ -8,8 +8,8 @@ made before every call, so crossing a budget stops the run at the next call boun
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
@@ -210,3 +210,11 @@ def cost_of(
     cached = min(max(cached_tokens, 0), prompt_tokens)
     fresh = prompt_tokens - cached
     return (fresh * price.input + cached * price.cached_input + completion_tokens * price.output) / 1_000_000
+
+
+def sum_records(records: Iterable[Mapping[str, Any]]) -> Usage:
+    """The total of usage records in their checkpointed form (`{"agent", "phase", "call"}`)."""
+    total = Usage()
+    for record in records:
+        total = total.add(CallUsage.model_validate(record["call"]))
+    return total
