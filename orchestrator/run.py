@@ -109,7 +109,7 @@ class Session:
             Event(
                 kind="run_finished",
                 run_id=self.run_id,
-                message=f"{result.status}: {result.message}",
+                message=f"{result.status}: {result.message}" if result.message else result.status,
                 data={"status": result.status, "usage": result.usage.model_dump()},
             )
         )

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 runs_app = typer.Typer(help="List and inspect runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 
-_err = Console(stderr=True, highlight=False)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 ProviderOption = Annotated[
     str | None, typer.Option("--provider", help="openai | offline | replay | langchain (default: settings).")
