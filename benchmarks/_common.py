@@ -118,12 +118,17 @@ def work_dir(name: str) -> Path:
     return path
 
 
+def server_env(base_url: str) -> dict[str, str]:
+    """This process's environment without phasegraph or OpenAI settings, pointed at the fake server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PHASEGRAPH_", "OPENAI_"))}
+    env.update(OPENAI_BASE_URL=base_url, OPENAI_API_KEY="fake-key-for-the-local-server")
+    return env
+
+
 def fake_env(base_url: str, **settings: Any) -> dict[str, str]:
     """Environment for a `phasegraph` child process talking to the fake server."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PHASEGRAPH_", "OPENAI_"))}
+    env = server_env(base_url)
     env.update(
-        OPENAI_BASE_URL=base_url,
-        OPENAI_API_KEY="fake-key-for-the-local-server",
         PHASEGRAPH_PROVIDER="openai",
         PHASEGRAPH_MODEL="fake-model",
         PHASEGRAPH_LOG_LEVEL="error",

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,10 +98,8 @@ def peer_version(peer: Peer) -> str:
 
 
 def _peer_env(base_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "PHASEGRAPH_"))}
+    env = c.server_env(base_url)
     env.update(
-        OPENAI_BASE_URL=base_url,
-        OPENAI_API_KEY="fake-key-for-the-local-server",
         CREWAI_DISABLE_TELEMETRY="true",
         CREWAI_TRACING_ENABLED="false",
         OTEL_SDK_DISABLED="true",
