@@ -7,7 +7,6 @@ continue is in `RunState` and so in the checkpoint.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,6 @@ from orchestrator.artifacts import safe_join, write_deliverable
 from orchestrator.cards import AgentCard
 from orchestrator.catalog import Catalog
 from orchestrator.deliverables import OutputSpec, missing, output_spec
-from orchestrator.journal import CallJournal
 from orchestrator.phases import PhaseSpec, Pipeline, card_deliverables
 from orchestrator.project import ProjectSnapshot
 from orchestrator.prompts import (
@@ -39,7 +37,7 @@ from orchestrator.prompts import (
 from orchestrator.providers.base import Message, ModelRequest, Provider
 from orchestrator.routing import Router
 from orchestrator.settings import Settings
-from orchestrator.usage import CallUsage, Usage, UsageLimits, sum_records
+from orchestrator.usage import UsageLedger
 
 _MAX_FILE_CHARS = 6_000
 """One project file never takes more than this much of the prompt."""
@@ -72,7 +70,6 @@ class RunState(TypedDict, total=False):
     batch: Annotated[dict[str, Any], merge]
     phase_status: Annotated[dict[str, Any], merge]
     feedback: Annotated[dict[str, Any], merge]
-    usage: Annotated[list[dict[str, Any]], operator.add]
 
 
 @dataclass
@@ -85,9 +82,10 @@ class RunContext:
     snapshot: ProjectSnapshot
     router: Router
     provider: Provider
+    """The run's provider behind the meter: journal first, budget, every call recorded."""
+    ledger: UsageLedger
+    """The run's spending so far (seeded from the journal on resume)."""
     prompts: PromptBook
-    journal: CallJournal
-    limits: UsageLimits
     run_dir: Path
     run_id: str
     approval_gates: bool = False
@@ -103,35 +101,27 @@ def _emit(
 
 
 async def _ask(
-    ctx: RunContext, spec: OutputSpec, messages: list[Message], agent: str, phase: str, already: Usage
-) -> tuple[BaseModel, dict[str, Any]]:
-    """One model call through the journal: a saved answer is reused, a new one is saved first."""
+    ctx: RunContext, spec: OutputSpec, messages: list[Message], agent: str, phase: str
+) -> BaseModel:
+    """One model call through the meter: a journaled answer is reused, a new one is paid and recorded."""
     request = ModelRequest(
         messages=messages, output_model=spec.model, agent=agent, phase=phase, run_id=ctx.run_id
     )
-    fingerprint = request.fingerprint()
-    saved = await ctx.journal.get(fingerprint)
-    if saved is not None:
-        output = spec.model.model_validate_json(saved.raw)
-        usage = saved.usage
-    else:
-        ctx.limits.check(already)
-        response = await ctx.provider.complete(request)
-        await ctx.journal.put(fingerprint, response.raw, response.usage)
+    response = await ctx.provider.complete(request)
+    if not response.journaled:
         if ctx.on_call is not None:
             await ctx.on_call(agent, phase)
-        output, usage = response.output, response.usage
-    record = {"agent": agent, "phase": phase, "call": usage.model_dump()}
-    _emit(
-        "usage",
-        ctx.run_id,
-        phase,
-        agent,
-        f"{usage.prompt_tokens}+{usage.completion_tokens} tokens",
-        call=usage.model_dump(),
-        total=already.add(usage).model_dump(),
-    )
-    return output, record
+        usage = response.usage
+        _emit(
+            "usage",
+            ctx.run_id,
+            phase,
+            agent,
+            f"{usage.prompt_tokens}+{usage.completion_tokens} tokens",
+            call=usage.model_dump(),
+            total=ctx.ledger.total.model_dump(),
+        )
+    return response.output
 
 
 def _sections_for(phase: PhaseSpec) -> tuple[str, ...]:
@@ -236,16 +226,13 @@ async def _work(
     user: str,
     task: str,
     route: dict[str, Any],
-    already: Usage,
     job: _Assignment,
 ) -> dict[str, Any]:
     """One agent's turn: ask, write its deliverables, and queue the handoffs it asked for."""
     how = "primary" if job.by is None else f"handed off by {job.by}"
     _emit("agent_started", ctx.run_id, phase.key, card.id, f"{card.id} ({how})")
     system = _system_prompt(ctx, card, phase, task, route)
-    output, usage = await _ask(
-        ctx, spec, [system, Message(role="user", content=user)], card.id, phase.key, already
-    )
+    output = await _ask(ctx, spec, [system, Message(role="user", content=user)], card.id, phase.key)
     texts = spec.deliverables(output)
     paths = {}
     for name, text in texts.items():
@@ -271,7 +258,7 @@ async def _work(
         "repaired": [],
     }
     requests = _requests(phase.key, card.id, job.seq, job.depth, job.chain, spec.handoffs(output), texts)
-    return {"outputs": {f"{phase.key}/{card.id}": record}, "requests": requests, "usage": [usage]}
+    return {"outputs": {f"{phase.key}/{card.id}": record}, "requests": requests}
 
 
 def _requests(
@@ -371,7 +358,6 @@ def _add_phase(
             user,
             state["task"],
             found,
-            sum_records(state.get("usage") or []),
             assignment,
         )
 
@@ -405,7 +391,6 @@ def _add_phase(
                     "task": state["task"],
                     "seq": f"{req['depth']}.{order:03d}",
                     "route": {"candidates": mine},
-                    "spent": sum_records(state.get("usage") or []).model_dump(),
                 }
             )
             _emit(
@@ -461,16 +446,13 @@ def _add_phase(
             user,
             payload["task"],
             payload["route"],
-            Usage.model_validate(payload["spent"]),
             assignment,
         )
 
     async def gate(state: RunState) -> dict[str, Any]:
         outputs = {k: o for k, o in (state.get("outputs") or {}).items() if o["phase"] == key}
-        records: list[dict[str, Any]] = []
         updated: dict[str, Any] = {}
         still: dict[str, list[str]] = {}
-        already = sum_records(state.get("usage") or [])
         for out_key, out in sorted(outputs.items(), key=lambda kv: kv[1]["seq"]):
             card = ctx.catalog.get(out["agent"])
             items = card_deliverables(card, phase)
@@ -491,9 +473,7 @@ def _add_phase(
             repair = ctx.prompts.render(REPAIR_REQUEST, missing=gaps)
             system = _system_prompt(ctx, card, phase, state["task"], state["routes"][key])
             messages = [system, Message(role="user", content=user), Message(role="user", content=repair)]
-            output, usage = await _ask(ctx, spec, messages, card.id, key, already)
-            already = already.add(CallUsage.model_validate(usage["call"]))
-            records.append(usage)
+            output = await _ask(ctx, spec, messages, card.id, key)
             fixed = spec.deliverables(output)
             new = dict(out)
             new["deliverables"] = {**out["deliverables"], **fixed}
@@ -523,7 +503,7 @@ def _add_phase(
                 f"phase {phase.label} {phase.name}: every deliverable present",
             )
             status = {"status": "completed"}
-        return {"outputs": updated, "usage": records, "phase_status": {key: status}}
+        return {"outputs": updated, "phase_status": {key: status}}
 
     needs_approval = phase.gate == "approval" or ctx.approval_gates
 

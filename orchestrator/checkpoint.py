@@ -126,7 +126,7 @@ async def _open_sqlite_file(path: Path) -> _SharedSqlite:
         saver = await stack.enter_async_context(AsyncSqliteSaver.from_conn_string(str(path)))
         await saver.setup()
         async with saver.lock:
-            await saver.conn.execute(SQLITE_TABLE)
+            await saver.conn.executescript(SQLITE_TABLE)
             await saver.conn.commit()
     except BaseException:
         await stack.aclose()

@@ -1,17 +1,23 @@
 """The price table: what a million tokens costs, per model, in one place.
 
 The defaults are OpenAI's published list prices (USD per million tokens) when this
-table was written; prices change, so `Settings.prices` (`PHASEGRAPH_PRICES` as JSON)
-overrides or extends them entry by entry. A dated snapshot such as
-`gpt-4o-mini-2024-07-18` is priced by its longest listed prefix (`gpt-4o-mini`), and
-a routed name such as `openai/gpt-4o` by the part after the last `/`.
+table was written; prices change, so `Settings.prices` (`PHASEGRAPH_PRICES` as JSON,
+or `--price-in`/`--price-out` for the run's model) overrides or extends them entry by
+entry. A dated snapshot such as `gpt-4o-mini-2024-07-18` is priced as its base model
+(`gpt-4o-mini`), and a routed name such as `openai/gpt-4o` by the part after the last
+`/`. Nothing else is guessed: `o3-pro` is not `o3`, `o1-mini` is not `o1`, and a
+model the table does not know has no price (a USD budget then refuses to start).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from orchestrator.settings import ModelPrice
+
+_SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$")
+"""A dated snapshot suffix: `-2024-07-18`, `-20240718`, `-0613`."""
 
 
 def _p(input: float, cached_input: float, output: float) -> ModelPrice:
@@ -19,7 +25,9 @@ def _p(input: float, cached_input: float, output: float) -> ModelPrice:
 
 
 DEFAULT_PRICES: Mapping[str, ModelPrice] = {
+    "gpt-5.1": _p(1.25, 0.125, 10.00),
     "gpt-5": _p(1.25, 0.125, 10.00),
+    "gpt-5-pro": _p(15.00, 15.00, 120.00),
     "gpt-5-mini": _p(0.25, 0.025, 2.00),
     "gpt-5-nano": _p(0.05, 0.005, 0.40),
     "gpt-4.1": _p(2.00, 0.50, 8.00),
@@ -29,8 +37,11 @@ DEFAULT_PRICES: Mapping[str, ModelPrice] = {
     "gpt-4o-mini": _p(0.15, 0.075, 0.60),
     "gpt-4-turbo": _p(10.00, 10.00, 30.00),
     "gpt-3.5-turbo": _p(0.50, 0.50, 1.50),
+    "chatgpt-4o-latest": _p(5.00, 5.00, 15.00),
     "o1": _p(15.00, 7.50, 60.00),
+    "o1-mini": _p(1.10, 0.55, 4.40),
     "o3": _p(2.00, 0.50, 8.00),
+    "o3-pro": _p(20.00, 20.00, 80.00),
     "o3-mini": _p(1.10, 0.55, 4.40),
     "o4-mini": _p(1.10, 0.275, 4.40),
 }
@@ -45,7 +56,7 @@ def price_table(overrides: Mapping[str, ModelPrice] | None = None) -> dict[str, 
 
 
 def price_for(model: str, prices: Mapping[str, ModelPrice] | None = None) -> ModelPrice | None:
-    """The price of `model`: exact name, else the longest listed prefix ending at a `-`.
+    """The price of `model`: its exact name, else its name without a dated snapshot suffix.
 
     `prices` is the complete table to search (default: `DEFAULT_PRICES`). Returns None
     for a model the table does not know.
@@ -54,7 +65,4 @@ def price_for(model: str, prices: Mapping[str, ModelPrice] | None = None) -> Mod
     name = model.strip().rsplit("/", 1)[-1].lower()
     if name in table:
         return table[name]
-    matches = [key for key in table if name.startswith(key + "-")]
-    if not matches:
-        return None
-    return table[max(matches, key=len)]
+    return table.get(_SNAPSHOT.sub("", name))

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langgraph.errors import GraphRecursionError
 
@@ -32,7 +32,10 @@ from orchestrator.errors import (
 from orchestrator.events import Event, EventHandler
 from orchestrator.result import AgentResult, Deliverable, PhaseResult, Reason, RunResult
 from orchestrator.settings import Settings
-from orchestrator.usage import sum_records
+from orchestrator.usage import UsageRecord, sum_records
+
+if TYPE_CHECKING:
+    from orchestrator.journal import CallJournal
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,80}$")
 log = get_logger("phasegraph.run")
@@ -78,6 +81,8 @@ class Session:
     config: dict[str, Any]
     run_dir: Path
     on_event: EventHandler | None
+    journal: CallJournal
+    """The run's answers and spending: the source of the manifest's usage."""
 
     async def execute(self, payload: Any, until: str | None = None) -> RunResult:
         """Drive the graph until it ends, pauses or fails; always leave a manifest behind."""
@@ -135,7 +140,8 @@ class Session:
         """The run as it stands, in manifest form."""
         snapshot = await self.graph.aget_state(self.config)
         values: dict[str, Any] = dict(snapshot.values or {})
-        return build_result(self.ctx, values, snapshot, error, self.run_dir)
+        records = await self.journal.spending()
+        return build_result(self.ctx, values, snapshot, error, self.run_dir, records)
 
     def _event(self, event: Event) -> None:
         log.info(
@@ -151,11 +157,16 @@ class Session:
 
 
 def build_result(
-    ctx: Any, values: dict[str, Any], snapshot: Any, error: PhasegraphError | None, run_dir: Path
+    ctx: Any,
+    values: dict[str, Any],
+    snapshot: Any,
+    error: PhasegraphError | None,
+    run_dir: Path,
+    records: Sequence[UsageRecord] = (),
 ) -> RunResult:
-    """Fold checkpoint state (and the error that stopped the run, if any) into a RunResult."""
+    """Fold checkpoint state, the journal's usage `records` and the error that stopped the run
+    (if any) into a RunResult."""
     phases: list[PhaseResult] = []
-    records = values.get("usage") or []
     statuses = values.get("phase_status") or {}
     outputs = values.get("outputs") or {}
     for key in values.get("phases") or []:
@@ -173,7 +184,7 @@ def build_result(
                 key=lambda o: o["seq"],
             )
         ]
-        phase_usage = sum_records(r for r in records if r["phase"] == key)
+        phase_usage = sum_records(r for r in records if r.phase == key)
         phases.append(
             PhaseResult(
                 key=key,
@@ -206,7 +217,7 @@ def build_result(
     )
 
 
-def _agent_result(out: dict[str, Any], records: list[dict[str, Any]]) -> AgentResult:
+def _agent_result(out: dict[str, Any], records: Sequence[UsageRecord]) -> AgentResult:
     return AgentResult(
         id=out["agent"],
         role=out["role"],
@@ -218,7 +229,7 @@ def _agent_result(out: dict[str, Any], records: list[dict[str, Any]]) -> AgentRe
             )
             for name, text in out["deliverables"].items()
         ],
-        usage=sum_records(r for r in records if r["phase"] == out["phase"] and r["agent"] == out["agent"]),
+        usage=sum_records(r for r in records if r.phase == out["phase"] and r.agent == out["agent"]),
     )
 
 
@@ -456,8 +467,9 @@ async def _open_session(
     from orchestrator.project import ProjectSnapshot
     from orchestrator.prompts import PromptBook
     from orchestrator.providers import make_provider
+    from orchestrator.providers.metered import metered
     from orchestrator.routing import Router
-    from orchestrator.usage import UsageLimits
+    from orchestrator.usage import UsageLedger, UsageLimits, require_price
 
     settings = runner.settings
     project_dir = Path(config["project_dir"])
@@ -482,16 +494,20 @@ async def _open_session(
                 raise ConfigError(
                     f"--run-id {run_id}: a run with this id already exists (use `phasegraph resume`)"
                 )
+        limits = UsageLimits(max_tokens=settings.max_tokens, max_usd=settings.max_usd)
+        if provider.billed:
+            require_price(provider.model, settings.prices, limits)
+        journal = pers.journal(run_id)
+        ledger = UsageLedger(records=await journal.spending())
         ctx = RunContext(
             settings=settings,
             catalog=catalog,
             pipeline=pipeline,
             snapshot=snapshot,
             router=Router(catalog, snapshot),
-            provider=provider,
+            provider=metered(provider, ledger, limits, journal=journal),
+            ledger=ledger,
             prompts=PromptBook([project_dir / "prompts"]),
-            journal=pers.journal(run_id),
-            limits=UsageLimits(max_tokens=settings.max_tokens, max_usd=settings.max_usd),
             run_dir=run_dir,
             run_id=run_id,
             approval_gates=bool(config.get("approval_gates")),
@@ -509,6 +525,7 @@ async def _open_session(
             config={"configurable": {"thread_id": run_id}, "recursion_limit": settings.max_steps},
             run_dir=run_dir,
             on_event=runner.on_event,
+            journal=journal,
         )
         try:
             yield session

@@ -12,7 +12,15 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from orchestrator.errors import ConfigError
@@ -43,7 +51,7 @@ class Settings(BaseSettings):
     provider: ProviderName = "offline"
     model: str = "gpt-4o-mini"
     temperature: float = Field(0.0, ge=0.0, le=2.0)
-    timeout_s: float = Field(60.0, gt=0)
+    timeout_s: float = Field(600.0, gt=0)
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("PHASEGRAPH_OPENAI_API_KEY", "OPENAI_API_KEY", "openai_api_key")
     )
@@ -65,6 +73,8 @@ class Settings(BaseSettings):
     max_concurrency: int = Field(8, ge=1)
     requests_per_minute: int | None = Field(None, ge=1)
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    price_in: float | None = Field(None, ge=0)
+    price_out: float | None = Field(None, ge=0)
 
     # Budgets
     max_usd: float | None = Field(None, gt=0)
@@ -86,6 +96,16 @@ class Settings(BaseSettings):
     # Logging
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
+
+    @model_validator(mode="after")
+    def _price_the_model(self) -> Settings:
+        """`--price-in`/`--price-out` price `model` (cached input at the full input price)."""
+        if (self.price_in is None) != (self.price_out is None):
+            raise ValueError("price_in and price_out go together (USD per million input and output tokens)")
+        if self.price_in is not None and self.price_out is not None:
+            price = ModelPrice(input=self.price_in, cached_input=self.price_in, output=self.price_out)
+            self.prices = {**self.prices, self.model: price}
+        return self
 
     @field_validator("agents_dirs", mode="before")
     @classmethod
@@ -110,7 +130,9 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**given)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "settings"
+        field = ".".join(str(p) for p in first["loc"])
+        if not field:  # a rule across settings: its message names them
+            raise ConfigError(f"settings: {first['msg'].removeprefix('Value error, ')}") from None
         raise ConfigError(f"setting {field}: {first['msg']} (got {first.get('input')!r})") from None
 
 

@@ -7,14 +7,15 @@ made before every call, so crossing a budget stops the run at the next call boun
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from orchestrator._log import get_logger
-from orchestrator.errors import BudgetExceeded
+from orchestrator.errors import BudgetExceeded, ConfigError
 from orchestrator.pricing import price_for, price_table
 from orchestrator.settings import ModelPrice
 
@@ -53,6 +54,20 @@ class CallUsage(BaseModel):
     estimated: bool = False
     """True when the provider reported no token counts and they were estimated (4 characters a token)."""
 
+    answered: bool = True
+    """False for a call that got no answer at all (every attempt timed out or lost its connection):
+    it counts no call and no tokens, only `unanswered_attempts` and the estimate held against budgets."""
+
+    unanswered_attempts: int = Field(0, ge=0)
+    """Attempts of this call that were sent and got no answer (timeouts, dropped connections):
+    the provider may have billed them, so they are counted apart from answers."""
+
+    reserved_tokens: int = Field(0, ge=0)
+    """Estimated prompt tokens of the unanswered attempts, held against `max_tokens`."""
+
+    reserved_usd: float = Field(0.0, ge=0)
+    """Estimated price of the unanswered attempts' prompts, held against `max_usd`."""
+
 
 class Usage(BaseModel):
     """A sum of calls: the total of a run, an agent or a phase."""
@@ -60,7 +75,7 @@ class Usage(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     calls: int = 0
-    """Number of calls summed."""
+    """Answers received (usable or not: a refused, truncated or malformed answer was paid for too)."""
 
     prompt_tokens: int = 0
     """Input tokens, cached ones included."""
@@ -74,6 +89,15 @@ class Usage(BaseModel):
     cost_usd: float = 0.0
     """Total price in USD."""
 
+    unanswered_attempts: int = 0
+    """Attempts sent that got no answer (timeouts, dropped connections); providers may bill them."""
+
+    reserved_tokens: int = 0
+    """Estimated prompt tokens of the unanswered attempts; budgets count them as spent."""
+
+    reserved_usd: float = 0.0
+    """Estimated USD of the unanswered attempts; budgets count them as spent."""
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def total_tokens(self) -> int:
@@ -84,11 +108,14 @@ class Usage(BaseModel):
     def of(cls, call: CallUsage) -> Usage:
         """The usage of a single call."""
         return cls(
-            calls=1,
+            calls=int(call.answered),
             prompt_tokens=call.prompt_tokens,
             completion_tokens=call.completion_tokens,
             cached_tokens=call.cached_tokens,
             cost_usd=call.cost_usd,
+            unanswered_attempts=call.unanswered_attempts,
+            reserved_tokens=call.reserved_tokens,
+            reserved_usd=call.reserved_usd,
         )
 
     def add(self, call: CallUsage) -> Usage:
@@ -130,7 +157,7 @@ class UsageLedger(BaseModel):
     @property
     def total(self) -> Usage:
         """The whole run."""
-        return sum((Usage.of(entry.call) for entry in self.records), Usage())
+        return sum_records(self.records)
 
     def by_agent(self) -> dict[str, Usage]:
         """Totals per agent id, in order of each agent's first call."""
@@ -166,15 +193,23 @@ class UsageLimits(BaseModel):
 
     def check(self, spent: Usage) -> None:
         """Raise `BudgetExceeded` if `spent` has reached a limit; call it before each model call."""
+        tokens = spent.total_tokens + spent.reserved_tokens
+        usd = spent.cost_usd + spent.reserved_usd
         crossed = []
-        if self.max_tokens is not None and spent.total_tokens >= self.max_tokens:
+        if self.max_tokens is not None and tokens >= self.max_tokens:
             crossed.append(f"{self.max_tokens:,} tokens")
-        if self.max_usd is not None and spent.cost_usd >= self.max_usd:
+        if self.max_usd is not None and usd >= self.max_usd:
             crossed.append(f"${self.max_usd:.4f}")
         if crossed:
+            unanswered = (
+                f" and {spent.unanswered_attempts} unanswered attempt(s) estimated at "
+                f"{spent.reserved_tokens:,} tokens / ${spent.reserved_usd:.4f}"
+                if spent.unanswered_attempts
+                else ""
+            )
             raise BudgetExceeded(
                 f"budget exceeded: spent {spent.total_tokens:,} tokens / ${spent.cost_usd:.4f} "
-                f"in {spent.calls} call(s), reaching the limit of {' and '.join(crossed)}; "
+                f"in {spent.calls} answer(s){unanswered}, reaching the limit of {' and '.join(crossed)}; "
                 "stopped before the next call (raise PHASEGRAPH_MAX_TOKENS / PHASEGRAPH_MAX_USD to go on)"
             )
 
@@ -189,13 +224,18 @@ def cost_of(
     cached_tokens: int,
     completion_tokens: int,
     prices: Mapping[str, ModelPrice] | None = None,
+    *,
+    asked: str | None = None,
 ) -> float:
     """USD for one call; `prices` (e.g. `Settings.prices`) overrides the default table.
 
-    A model missing from the table costs 0.0 and is reported once per process, so a
-    budget in USD is never silently enforced against a made-up price.
+    `model` is the model that answered; when the table does not know it, the model
+    that was `asked` for prices the call (a server may answer under another name).
+    A call neither prices costs 0.0 and is reported once per process; a run with a
+    USD budget never gets that far (`require_price` refuses to start it).
     """
-    price = price_for(model, price_table(prices))
+    table = price_table(prices)
+    price = price_for(model, table) or (price_for(asked, table) if asked else None)
     if price is None:
         with _unpriced_lock:
             first = model not in _unpriced
@@ -204,7 +244,7 @@ def cost_of(
             _log.warning(
                 "usage.unpriced_model",
                 model=model,
-                hint="add it to PHASEGRAPH_PRICES; its calls count as $0",
+                hint="add it to PHASEGRAPH_PRICES (or --price-in/--price-out); its calls count as $0",
             )
         return 0.0
     cached = min(max(cached_tokens, 0), prompt_tokens)
@@ -212,9 +252,26 @@ def cost_of(
     return (fresh * price.input + cached * price.cached_input + completion_tokens * price.output) / 1_000_000
 
 
-def sum_records(records: Iterable[Mapping[str, Any]]) -> Usage:
-    """The total of usage records in their checkpointed form (`{"agent", "phase", "call"}`)."""
-    total = Usage()
-    for record in records:
-        total = total.add(CallUsage.model_validate(record["call"]))
-    return total
+def require_price(model: str, prices: Mapping[str, ModelPrice] | None, limits: UsageLimits) -> None:
+    """Refuse a USD budget that could not be enforced: the model must have a price.
+
+    Raised as a `ConfigError` (exit 2) before the first call, never discovered after
+    the money is spent.
+    """
+    if limits.max_usd is None or price_for(model, price_table(prices)) is not None:
+        return
+    raise ConfigError(
+        f"--max-usd {limits.max_usd:g}: no price is known for model {model!r}, so the budget could not be "
+        "enforced; give its prices with --price-in/--price-out (USD per million tokens) or "
+        "PHASEGRAPH_PRICES, or drop the USD budget"
+    )
+
+
+def estimate_tokens(text_chars: int) -> int:
+    """Tokens for `text_chars` characters when no tokenizer counted them (4 characters a token)."""
+    return math.ceil(text_chars / 4)
+
+
+def sum_records(records: Iterable[UsageRecord]) -> Usage:
+    """The total of usage records (a run's, or a filtered part of it)."""
+    return sum((Usage.of(record.call) for record in records), Usage())

@@ -49,6 +49,13 @@ MaxUsdOption = Annotated[
     float | None, typer.Option("--max-usd", help="Stop the run before spending more USD.")
 ]
 MaxTokensOption = Annotated[int | None, typer.Option("--max-tokens", help="Stop the run before more tokens.")]
+PriceInOption = Annotated[
+    float | None,
+    typer.Option("--price-in", help="USD per million input tokens of --model (for models the table lacks)."),
+]
+PriceOutOption = Annotated[
+    float | None, typer.Option("--price-out", help="USD per million output tokens of --model.")
+]
 ChatModelOption = Annotated[
     str | None,
     typer.Option(
@@ -181,6 +188,8 @@ def run(
     run_id: RunIdOption = None,
     max_usd: MaxUsdOption = None,
     max_tokens: MaxTokensOption = None,
+    price_in: PriceInOption = None,
+    price_out: PriceOutOption = None,
     checkpoint_url: CheckpointOption = None,
     agents_dir: AgentsDirOption = None,
     approval_gates: Annotated[
@@ -219,6 +228,8 @@ def run(
         out_dir=out,
         max_usd=max_usd,
         max_tokens=max_tokens,
+        price_in=price_in,
+        price_out=price_out,
         checkpoint_url=checkpoint_url,
     )
 
@@ -241,6 +252,8 @@ def verify(
     run_id: RunIdOption = None,
     max_usd: MaxUsdOption = None,
     max_tokens: MaxTokensOption = None,
+    price_in: PriceInOption = None,
+    price_out: PriceOutOption = None,
     checkpoint_url: CheckpointOption = None,
     agents_dir: AgentsDirOption = None,
     langchain_model: ChatModelOption = None,
@@ -274,6 +287,8 @@ def verify(
         out_dir=out,
         max_usd=max_usd,
         max_tokens=max_tokens,
+        price_in=price_in,
+        price_out=price_out,
         checkpoint_url=checkpoint_url,
     )
 
@@ -285,6 +300,8 @@ def resume(
     until: UntilOption = None,
     max_usd: MaxUsdOption = None,
     max_tokens: MaxTokensOption = None,
+    price_in: PriceInOption = None,
+    price_out: PriceOutOption = None,
     checkpoint_url: CheckpointOption = None,
     cassette: CassetteOption = None,
     langchain_model: ChatModelOption = None,
@@ -293,7 +310,12 @@ def resume(
 ) -> None:
     """Continue a run after a crash, a failure, a budget stop or --until."""
     settings = _settings(
-        max_usd=max_usd, max_tokens=max_tokens, checkpoint_url=checkpoint_url, cassette=cassette
+        max_usd=max_usd,
+        max_tokens=max_tokens,
+        price_in=price_in,
+        price_out=price_out,
+        checkpoint_url=checkpoint_url,
+        cassette=cassette,
     )
     runner = _runner(settings, quiet or as_json, as_json, langchain_model)
     _finish(_run(runner.resume(run_id, project_dir, until=until), runner), as_json)

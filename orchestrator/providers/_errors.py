@@ -39,6 +39,10 @@ class Failure:
     retry_after_s: float | None = None
     """What the server asked for (`Retry-After` / `retry-after-ms`), in seconds."""
 
+    unanswered: bool = False
+    """The request was sent and no answer came (a timeout or a dropped connection after
+    connecting): the provider may bill it, so the meter counts it."""
+
 
 def classify(
     exc: BaseException,
@@ -62,7 +66,10 @@ def classify(
     if failure is None:
         return None
     return Failure(
-        type(failure.error)(redact(failure.error.message, secrets)), failure.retryable, failure.retry_after_s
+        type(failure.error)(redact(failure.error.message, secrets)),
+        failure.retryable,
+        failure.retry_after_s,
+        unanswered=failure.retryable and _was_sent(exc),
     )
 
 
@@ -125,6 +132,24 @@ def _by_kind(exc: BaseException, where: str) -> Failure | None:
     if isinstance(exc, lc.OutputParserException | openai.APIResponseValidationError):
         return Failure(SchemaViolation(f"{where}: the answer could not be parsed: {_first_line(exc)}"), False)
     return None
+
+
+_NOT_SENT = frozenset({"ConnectError", "ConnectTimeout", "PoolTimeout"})
+"""Transport failures before the request left: nothing can have been billed."""
+
+
+def _was_sent(exc: BaseException) -> bool:
+    """False when the failure (or its cause) happened before the request reached the server.
+
+    Matched by class name because the openai SDK may use `httpx` or its fork `httpx2`,
+    whose exception classes share names but not types.
+    """
+    chain: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and not any(link is seen for seen in chain):  # contexts can form a cycle
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    return not any(type(link).__name__ in _NOT_SENT for link in chain)
 
 
 def _status_of(exc: BaseException) -> int | None:

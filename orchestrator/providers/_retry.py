@@ -84,10 +84,13 @@ class RetryPolicy:
         where: str,
         secrets: Sequence[str] = (),
         log_fields: Mapping[str, Any] | None = None,
+        on_failure: Callable[[Failure], None] | None = None,
     ) -> tuple[R, int]:
         """Run `attempt(n)` until it succeeds or the policy gives up; return (result, attempts).
 
-        Exceptions `classify` does not know (bugs) propagate unchanged on the first attempt.
+        `on_failure` sees every failed attempt as it happens (the meter counts the
+        unanswered ones). Exceptions `classify` does not know (bugs) propagate unchanged
+        on the first attempt.
         """
         fields = dict(log_fields or {})
 
@@ -98,6 +101,8 @@ class RetryPolicy:
                 failure = classify(exc, where, secrets=secrets, now=self.wall_clock)
                 if failure is None:
                     raise
+                if on_failure is not None:
+                    on_failure(failure)
                 raise _FailedAttempt(failure) from exc
 
         def log_retry(state: RetryCallState) -> None:

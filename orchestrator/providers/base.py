@@ -71,6 +71,9 @@ class ModelResponse(Generic[T]):
     raw: str
     """The JSON text the model produced (what a cassette stores)."""
 
+    journaled: bool = False
+    """True when the answer came from the run's journal (paid for earlier), not from the model."""
+
 
 class Provider(ABC):
     """A model backend. Implementations are safe to share between concurrent calls."""
@@ -80,6 +83,9 @@ class Provider(ABC):
 
     model: str
     """The model asked (as configured; the answering model is in each `CallUsage`)."""
+
+    billed: bool = True
+    """Whether calls cost money: a USD budget then needs a price for `model`."""
 
     @abstractmethod
     async def complete(self, request: ModelRequest[T]) -> ModelResponse[T]:

@@ -1,31 +1,57 @@
-"""Budgets and bookkeeping around any provider: check before each call, record after.
+"""The one meter in a run's call path: journal, budget and bookkeeping around any provider.
 
-A run wraps its provider once: `metered(provider, ledger, limits)`. The budget is
-checked before every call, so a run that crosses it stops cleanly at the next call
-boundary with `BudgetExceeded`; calls already in flight finish and are recorded, and
-nothing already produced is lost. Answers that arrived but were unusable (refused,
-truncated, malformed) are recorded too: they were paid for.
+A run wraps its provider once: `metered(provider, ledger, limits, journal=...)`. For
+each request the meter
+1. returns the answer the journal already holds (a resumed run never pays twice);
+2. checks the budget, so a run that crosses it stops cleanly at the next call
+   boundary with `BudgetExceeded` (calls already in flight finish and are recorded);
+3. calls the provider and records what came back, whatever happens to it next:
+   a usable answer, an answer that was refused, truncated or malformed (each billed),
+   and attempts that got no answer at all (which providers may bill; counted apart
+   and held against the budget as an estimate).
+Records go to the in-memory `UsageLedger` (the live total budgets are checked
+against) and, when a journal is given, durably to it in the same step.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from orchestrator.errors import BudgetExceeded, ProviderError
 from orchestrator.providers.base import ModelRequest, ModelResponse, Provider, T
 from orchestrator.usage import CallUsage, UsageLedger, UsageLimits
 
+if TYPE_CHECKING:
+    from orchestrator.journal import CallJournal
+
 
 class MeteredProvider(Provider):
-    """A provider that enforces `limits` and records every call in `ledger`."""
+    """A provider that answers from `journal` first, enforces `limits` and records every call."""
 
-    def __init__(self, inner: Provider, ledger: UsageLedger, limits: UsageLimits | None = None) -> None:
+    def __init__(
+        self,
+        inner: Provider,
+        ledger: UsageLedger,
+        limits: UsageLimits | None = None,
+        *,
+        journal: CallJournal | None = None,
+    ) -> None:
         self.inner = inner
         self.ledger = ledger
         self.limits = limits or UsageLimits()
+        self.journal = journal
         self.name = inner.name
         self.model = inner.model
+        self.billed = inner.billed
 
     async def complete(self, request: ModelRequest[T]) -> ModelResponse[T]:
-        """Refuse if the budget is spent; otherwise call and record what it cost."""
+        """The journal's answer, or a budget-checked call whose cost is recorded however it ends."""
+        fingerprint = request.fingerprint() if self.journal is not None else ""
+        if self.journal is not None:
+            saved = await self.journal.get(fingerprint)
+            if saved is not None:
+                output = request.output_model.model_validate_json(saved.raw)
+                return ModelResponse(output=output, usage=saved.usage, raw=saved.raw, journaled=True)
         try:
             self.limits.check(self.ledger.total)
         except BudgetExceeded as exc:
@@ -34,16 +60,29 @@ class MeteredProvider(Provider):
             response = await self.inner.complete(request)
         except ProviderError as exc:
             if isinstance(exc.usage, CallUsage):
-                self.ledger.record(request.agent, request.phase, exc.usage)
+                await self._record(request, exc.usage, None)
             raise
-        self.ledger.record(request.agent, request.phase, response.usage)
+        await self._record(request, response.usage, (fingerprint, response.raw))
         return response
+
+    async def _record(
+        self, request: ModelRequest[T], usage: CallUsage, answer: tuple[str, str] | None
+    ) -> None:
+        record = self.ledger.record(request.agent, request.phase, usage)
+        if self.journal is not None:
+            await self.journal.save(record, answer)
 
     async def aclose(self) -> None:
         """Close the wrapped provider."""
         await self.inner.aclose()
 
 
-def metered(provider: Provider, ledger: UsageLedger, limits: UsageLimits | None = None) -> MeteredProvider:
-    """`provider` with a budget check before each call and a ledger entry after it."""
-    return MeteredProvider(provider, ledger, limits)
+def metered(
+    provider: Provider,
+    ledger: UsageLedger,
+    limits: UsageLimits | None = None,
+    *,
+    journal: CallJournal | None = None,
+) -> MeteredProvider:
+    """`provider` behind the meter: journal lookup, budget check before each call, a record after it."""
+    return MeteredProvider(provider, ledger, limits, journal=journal)

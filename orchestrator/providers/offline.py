@@ -39,6 +39,7 @@ class OfflineProvider(Provider):
 
     __test__ = False
     name = "offline"
+    billed = False
 
     def __init__(self, *, seed: int = 0, custom_output: CustomOutput | None = None) -> None:
         self.model = "offline"

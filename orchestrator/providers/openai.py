@@ -29,6 +29,7 @@ from orchestrator.providers._answers import parse_output, refused, truncated
 from orchestrator.providers._limits import CallLimiter, shared_limiter
 from orchestrator.providers._retry import RetryPolicy
 from orchestrator.providers._schema import response_format
+from orchestrator.providers._tally import UnansweredTally
 from orchestrator.providers.base import ModelRequest, ModelResponse, Provider, T
 from orchestrator.settings import ModelPrice
 from orchestrator.usage import CallUsage, cost_of
@@ -146,10 +147,15 @@ class OpenAIProvider(Provider):
                 return answer
 
         started = self._clock()
-        completion, attempts = await self.retry.call(
-            attempt, where=where, secrets=self._secrets(), log_fields=fields
-        )
-        usage = self._usage(completion, request, self._clock() - started, attempts)
+        tally = UnansweredTally(self.model, sum(len(m.content) for m in request.messages), self.prices)
+        try:
+            completion, attempts = await self.retry.call(
+                attempt, where=where, secrets=self._secrets(), log_fields=fields, on_failure=tally
+            )
+        except ProviderError as exc:
+            tally.charge(exc)
+            raise
+        usage = tally.settle(self._usage(completion, request, self._clock() - started, attempts))
         try:
             output, raw = self._answer(completion, request, where, usage)
         except ProviderError as exc:
@@ -205,7 +211,7 @@ class OpenAIProvider(Provider):
             cached_tokens=cached,
             latency_s=latency_s,
             attempts=attempts,
-            cost_usd=cost_of(model, prompt, cached, completion_tokens, self.prices),
+            cost_usd=cost_of(model, prompt, cached, completion_tokens, self.prices, asked=self.model),
             estimated=estimated,
         )
 

@@ -106,6 +106,7 @@ class RecordingProvider(Provider):
         self.cassette = cassette
         self.name = inner.name
         self.model = inner.model
+        self.billed = inner.billed
 
     async def complete(self, request: ModelRequest[T]) -> ModelResponse[T]:
         """Ask the wrapped provider, then record the pair."""
@@ -127,6 +128,7 @@ class ReplayProvider(Provider):
     """
 
     name = "replay"
+    billed = False
 
     def __init__(self, path: Path | str) -> None:
         self.cassette = Cassette(path)
