@@ -176,9 +176,32 @@ async def test_429_then_success_waits_what_retry_after_asked(
     route = api.post("/chat/completions").mock(side_effect=[error(429, "slow down", headers), ok()])
     response = await provider.complete(request())
     assert response.output == Design.model_validate(GOOD)
-    assert clock.waits == [pytest.approx(expected_wait)]
+    [waited] = clock.waits
+    assert expected_wait - 1e-6 <= waited <= expected_wait + max(expected_wait / 4, 0.5)
     assert route.call_count == 2
     assert response.usage.attempts == 2
+
+
+async def test_callers_limited_together_retry_apart_never_before_retry_after(
+    api: respx.MockRouter, clock: FakeClock
+) -> None:
+    """Without jitter every agent told `Retry-After: 2` would come back in the same instant."""
+    api.post("/chat/completions").mock(
+        side_effect=[error(429, "slow down", {"retry-after": "2"}), ok()] * 8
+    )
+    for seed in range(8):
+        made = OpenAIProvider(
+            model="gpt-4o-mini",
+            api_key=API_KEY,
+            base_url=BASE_URL,
+            retry=RetryPolicy(sleep=clock.sleep, rng=random.Random(seed)),
+            http_client=httpx.AsyncClient(),
+        )
+        await made.complete(request())
+        await made.aclose()
+    assert len(clock.waits) == 8
+    assert all(2.0 <= wait <= 2.5 for wait in clock.waits)
+    assert len({round(wait, 3) for wait in clock.waits}) == 8
 
 
 async def test_500_storm_raises_provider_unavailable_after_the_attempt_cap(
@@ -192,6 +215,17 @@ async def test_500_storm_raises_provider_unavailable_after_the_attempt_cap(
     assert all(0 < wait <= 30 for wait in clock.waits)
     assert "gave up after 4 attempt(s)" in str(info.value)
     assert "HTTP 500" in str(info.value)
+
+
+async def test_jitter_never_turns_a_retry_after_that_fits_the_budget_into_giving_up(
+    api: respx.MockRouter, provider: OpenAIProvider, clock: FakeClock
+) -> None:
+    route = api.post("/chat/completions").mock(
+        side_effect=[error(429, "later", {"retry-after": "59.9"}), ok()]
+    )
+    await provider.complete(request())
+    assert route.call_count == 2
+    assert 59.9 <= clock.waits[0] <= 60.0
 
 
 async def test_retry_after_beyond_the_wait_budget_gives_up_at_once(
@@ -379,12 +413,8 @@ async def test_retry_logs_say_who_and_which_attempt_without_the_key(
         await provider.complete(request())
     retry = next(e for e in logs if e["event"] == "provider.retry")
     call = next(e for e in logs if e["event"] == "provider.call")
-    assert (retry["agent"], retry["phase"], retry["attempt"], retry["wait_s"]) == (
-        "backend-python",
-        "design",
-        1,
-        2.0,
-    )
+    assert (retry["agent"], retry["phase"], retry["attempt"]) == ("backend-python", "design", 1)
+    assert 2.0 <= retry["wait_s"] <= 2.5
     assert (call["attempts"], call["prompt_tokens"], call["completion_tokens"]) == (2, 120, 30)
     assert API_KEY not in repr(logs)
     assert API_KEY not in repr(provider)
