@@ -186,9 +186,7 @@ async def test_callers_limited_together_retry_apart_never_before_retry_after(
     api: respx.MockRouter, clock: FakeClock
 ) -> None:
     """Without jitter every agent told `Retry-After: 2` would come back in the same instant."""
-    api.post("/chat/completions").mock(
-        side_effect=[error(429, "slow down", {"retry-after": "2"}), ok()] * 8
-    )
+    api.post("/chat/completions").mock(side_effect=[error(429, "slow down", {"retry-after": "2"}), ok()] * 8)
     for seed in range(8):
         made = OpenAIProvider(
             model="gpt-4o-mini",

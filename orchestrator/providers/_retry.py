@@ -3,9 +3,10 @@
 Retried: 429, 5xx, 408/409, timeouts and connection errors. Never retried: any other
 4xx (400, 401, 403, 404, 422), refusals and answers that do not parse. The wait before
 attempt n+1 is the server's `Retry-After` / `retry-after-ms` when it sent one (plus a
-little jitter, never less than asked), else exponential backoff with jitter. Attempts are capped (`max_attempts`) and so is the
-total time spent waiting (`max_wait_s`); then the typed error is raised, saying how
-many attempts were made. `sleep` and the clocks are injectable so tests never sleep.
+little jitter, never less than asked), else exponential backoff with jitter. Attempts
+are capped (`max_attempts`) and so is the total time spent waiting (`max_wait_s`); then
+the typed error is raised, saying how many attempts were made. `sleep` and the clocks
+are injectable so tests never sleep.
 """
 
 from __future__ import annotations
@@ -178,4 +179,3 @@ class RetryPolicy:
         error = type(failure.error)(f"{failure.error.message} — {tried}: {why}")
         error.usage = failure.error.usage
         return error
-
