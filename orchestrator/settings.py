@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     """True: the model rejects `temperature` (a reasoning model behind a name the capabilities
     table cannot read, such as an Azure deployment); False: it takes it; unset: the table decides."""
     prompt_cache_key: bool | None = None
-    """Send `prompt_cache_key` (one per run and agent): unset sends it to api.openai.com only."""
+    """Send `prompt_cache_key` (one per agent and phase): unset sends it to api.openai.com only."""
     timeout_s: float = Field(60.0, gt=0)
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("PHASEGRAPH_OPENAI_API_KEY", "OPENAI_API_KEY", "openai_api_key")

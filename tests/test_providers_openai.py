@@ -549,7 +549,7 @@ async def test_prompt_cache_key_goes_only_to_servers_that_take_it(
     assert ("prompt_cache_key" in body) is sent
 
 
-async def test_prompt_cache_key_is_one_per_run_and_agent(api: respx.MockRouter) -> None:
+async def test_prompt_cache_key_is_one_per_agent_and_phase_whatever_the_run(api: respx.MockRouter) -> None:
     api.post("/chat/completions").mock(return_value=ok())
     made = OpenAIProvider(
         model="gpt-4o-mini",
@@ -559,16 +559,12 @@ async def test_prompt_cache_key_is_one_per_run_and_agent(api: respx.MockRouter) 
         http_client=httpx.AsyncClient(),
     )
     keys = []
-    for agent, phase, run in [
-        ("a", "design", "r1"),
-        ("a", "build", "r1"),
-        ("b", "design", "r1"),
-        ("a", "design", "r2"),
-    ]:
-        asked = ModelRequest(
+    asked = [("a", "design", "r1"), ("a", "design", "r2"), ("a", "build", "r1"), ("b", "design", "r1")]
+    for agent, phase, run in asked:
+        one = ModelRequest(
             messages=request().messages, output_model=Design, agent=agent, phase=phase, run_id=run
         )
-        await made.complete(asked)
+        await made.complete(one)
         keys.append(_sent_body(api)["prompt_cache_key"])
     await made.aclose()
     assert keys[0] == keys[1]

@@ -77,7 +77,7 @@ class OpenAIProvider(Provider):
     ) -> None:
         """`temperature` is sent only when set and the model takes it (`reasoning_model`
         overrides the capabilities table); `prompt_cache_key` (None: only to api.openai.com)
-        sends one cache key per run and agent. With `azure_endpoint` the requests go to that
+        sends one cache key per agent and phase. With `azure_endpoint` the requests go to that
         Azure OpenAI resource's deployment `model`, with `azure_api_version`.
         `http_client` (an `httpx.AsyncClient`, or the SDK's own httpx2 one) replaces the
         SDK's default client, for proxies and for tests that intercept HTTP with respx;
@@ -330,11 +330,13 @@ def is_local_url(url: str) -> bool:
 
 
 def cache_key(request: ModelRequest[Any]) -> str:
-    """One `prompt_cache_key` per run and agent: their calls share a prefix, so they share a cache.
+    """One `prompt_cache_key` per agent and phase: the calls whose prompts start alike (same
+    schema, same system prompt; a turn and its repair, and the same turn in later runs).
 
-    A digest keeps it short and free of whatever characters ids contain.
+    It leaves out the run, so that a run repeated (CI) is routed to the cache its last
+    run filled. A digest keeps it short and free of whatever characters ids contain.
     """
-    digest = hashlib.sha256(f"{request.run_id}\x00{request.agent}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{request.agent}\x00{request.phase}".encode()).hexdigest()
     return f"phasegraph-{digest[:32]}"
 
 
