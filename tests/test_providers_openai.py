@@ -642,6 +642,7 @@ async def test_azure_key_never_appears_in_errors_or_logs(monkeypatch: pytest.Mon
         ({"AZURE_OPENAI_API_KEY": ""}, "set AZURE_OPENAI_API_KEY"),
         ({"OPENAI_BASE_URL": "https://api.openai.com/v1"}, "unset one"),
         ({"AZURE_OPENAI_ENDPOINT": "contoso"}, "setting azure_endpoint"),
+        ({"AZURE_OPENAI_ENDPOINT": f"{AZURE}/openai/v1/"}, "set it as OPENAI_BASE_URL"),
     ],
 )
 def test_azure_misconfiguration_is_one_config_error(

@@ -143,6 +143,11 @@ class OpenAIProvider(Provider):
                 f"setting azure_endpoint: {endpoint!r} is not a URL; set AZURE_OPENAI_ENDPOINT "
                 "(or PHASEGRAPH_AZURE_ENDPOINT) to your resource, e.g. https://NAME.openai.azure.com"
             )
+        if urlsplit(endpoint).path.rstrip("/").endswith("/v1"):
+            raise ConfigError(
+                f"setting azure_endpoint: {endpoint} is Azure's v1 endpoint, which is OpenAI-compatible: "
+                "set it as OPENAI_BASE_URL with the Azure key as OPENAI_API_KEY instead"
+            )
         if settings.openai_base_url:
             raise ConfigError(
                 "both an Azure endpoint (AZURE_OPENAI_ENDPOINT / PHASEGRAPH_AZURE_ENDPOINT) and "
