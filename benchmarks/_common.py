@@ -120,7 +120,8 @@ def work_dir(name: str) -> Path:
 
 def server_env(base_url: str) -> dict[str, str]:
     """This process's environment without phasegraph or OpenAI settings, pointed at the fake server."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PHASEGRAPH_", "OPENAI_"))}
+    settings = ("PHASEGRAPH_", "OPENAI_", "AZURE_OPENAI_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(settings)}
     env.update(OPENAI_BASE_URL=base_url, OPENAI_API_KEY="fake-key-for-the-local-server")
     return env
 

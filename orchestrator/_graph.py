@@ -256,6 +256,7 @@ async def _work(
         "deliverables": texts,
         "paths": paths,
         "repaired": [],
+        "handoff_targets": list(spec.handoff_targets),
     }
     requests = _requests(phase.key, card.id, job.seq, job.depth, job.chain, spec.handoffs(output), texts)
     return {"outputs": {f"{phase.key}/{card.id}": record}, "requests": requests}
@@ -282,6 +283,18 @@ def _requests(
             "chain": [*chain, by],
         }
     return out
+
+
+def _repair_spec(
+    agent: str, phase: str, items: list[str], gaps: list[str], targets: list[str] | None
+) -> OutputSpec:
+    """The agent's own output model of the turn being repaired, so that the repair call starts
+    with the same schema and system prompt as that turn and the provider's prompt cache serves
+    them (the answer's other deliverables are ignored). A turn checkpointed before its targets
+    were recorded gets a model of the missing deliverables alone."""
+    if targets is None:
+        return output_spec(agent, phase, gaps, suffix="Repair")
+    return output_spec(agent, phase, items, handoff_targets=targets, shareable=items)
 
 
 def _targets(ctx: RunContext, card: AgentCard, phase: PhaseSpec, exclude: Sequence[str]) -> list[str]:
@@ -460,7 +473,7 @@ def _add_phase(
             if not gaps:
                 continue
             _emit("repair_requested", ctx.run_id, key, card.id, f"missing: {', '.join(gaps)}", missing=gaps)
-            spec = output_spec(card.id, key, gaps, suffix="Repair")
+            spec = _repair_spec(card.id, key, items, gaps, out.get("handoff_targets"))
             user = ctx.prompts.render(
                 PHASE_INSTRUCTIONS,
                 phase=phase,
@@ -470,11 +483,12 @@ def _add_phase(
                 feedback="",
                 context=[],
             )
-            repair = ctx.prompts.render(REPAIR_REQUEST, missing=gaps)
+            others = [item for item in spec.fields if item not in gaps]
+            repair = ctx.prompts.render(REPAIR_REQUEST, missing=gaps, others=others)
             system = _system_prompt(ctx, card, phase, state["task"], state["routes"][key])
             messages = [system, Message(role="user", content=user), Message(role="user", content=repair)]
             output = await _ask(ctx, spec, messages, card.id, key)
-            fixed = spec.deliverables(output)
+            fixed = {name: text for name, text in spec.deliverables(output).items() if name in gaps}
             new = dict(out)
             new["deliverables"] = {**out["deliverables"], **fixed}
             new["repaired"] = sorted(set(out["repaired"]) | set(fixed))

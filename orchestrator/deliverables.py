@@ -8,6 +8,7 @@ then checks that every field says something: not empty, not a placeholder.
 from __future__ import annotations
 
 import functools
+import keyword
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -34,14 +35,36 @@ def slug(text: str, max_len: int = 60) -> str:
     return out or "deliverable"
 
 
+RESERVED_FIELDS = frozenset({"handoffs", "phase"})
+"""Field names the output models use themselves: a deliverable never takes one."""
+
+
+def _is_safe_field(name: str) -> bool:
+    """A name pydantic keeps as a plain field: no BaseModel member, no `model_` prefix, no keyword."""
+    return not (
+        name in RESERVED_FIELDS
+        or name.startswith(("model_", "_"))
+        or name[:1].isdigit()
+        or keyword.iskeyword(name)
+        or hasattr(BaseModel, name)
+    )
+
+
 def field_names(items: Sequence[str]) -> dict[str, str]:
-    """Map each deliverable item to a unique field name, in card order."""
+    """Map each deliverable item to a unique, safe field name, in card order.
+
+    The name is the item's slug (`API design` -> `api_design`); one that would collide with
+    the model's own members or fields (`Model config`, `Handoffs`, `schema`) gets a
+    `deliverable_` prefix, and a repeat (`API design` and `api-design`) a number.
+    """
     names: dict[str, str] = {}
     used: set[str] = set()
     for item in items:
         base = slug(item)
+        if not _is_safe_field(base):
+            base = f"deliverable_{base}"
         name, n = base, 2
-        while name in used:
+        while name in used or not _is_safe_field(name):
             name, n = f"{base}_{n}", n + 1
         used.add(name)
         names[item] = name

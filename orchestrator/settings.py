@@ -1,7 +1,8 @@
 """Every setting in one place: CLI flag, then environment, then `.env`, then default.
 
-Environment variables are `PHASEGRAPH_<NAME>`; the OpenAI ones also answer to the
-names the openai SDK uses (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, `OPENAI_ORG_ID`).
+Environment variables are `PHASEGRAPH_<NAME>`; the OpenAI and Azure ones also answer to
+the names the openai SDK uses (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, `OPENAI_ORG_ID`,
+`AZURE_OPENAI_ENDPOINT`, `AZURE_OPENAI_API_KEY`, `OPENAI_API_VERSION`).
 `.env.example` documents each one.
 """
 
@@ -50,7 +51,13 @@ class Settings(BaseSettings):
     # Provider
     provider: ProviderName = "offline"
     model: str = "gpt-4o-mini"
-    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    """Unset (the default): not sent, the model's own default applies."""
+    reasoning_model: bool | None = None
+    """True: the model rejects `temperature` (a reasoning model behind a name the capabilities
+    table cannot read, such as an Azure deployment); False: it takes it; unset: the table decides."""
+    prompt_cache_key: bool | None = None
+    """Send `prompt_cache_key` (one per agent and phase): unset sends it to api.openai.com only."""
     timeout_s: float = Field(600.0, gt=0)
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("PHASEGRAPH_OPENAI_API_KEY", "OPENAI_API_KEY", "openai_api_key")
@@ -63,6 +70,23 @@ class Settings(BaseSettings):
         None,
         validation_alias=AliasChoices(
             "PHASEGRAPH_OPENAI_ORGANIZATION", "OPENAI_ORG_ID", "OPENAI_ORGANIZATION", "openai_organization"
+        ),
+    )
+    azure_endpoint: str | None = Field(
+        None,
+        validation_alias=AliasChoices("PHASEGRAPH_AZURE_ENDPOINT", "AZURE_OPENAI_ENDPOINT", "azure_endpoint"),
+    )
+    """A classic Azure OpenAI resource (`https://NAME.openai.azure.com`): provider openai then
+    asks its deployments, the model name being the deployment name."""
+    azure_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("PHASEGRAPH_AZURE_API_KEY", "AZURE_OPENAI_API_KEY", "azure_api_key"),
+    )
+    azure_api_version: str = Field(
+        "2024-10-21",
+        min_length=1,
+        validation_alias=AliasChoices(
+            "PHASEGRAPH_AZURE_API_VERSION", "OPENAI_API_VERSION", "azure_api_version"
         ),
     )
     cassette: Path | None = None
@@ -107,6 +131,12 @@ class Settings(BaseSettings):
             self.prices = {**self.prices, self.model: price}
         return self
 
+    @field_validator("temperature", "reasoning_model", "prompt_cache_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """`PHASEGRAPH_TEMPERATURE=` (empty) unsets the setting instead of failing."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("agents_dirs", mode="before")
     @classmethod
     def _split_dirs(cls, value: Any) -> Any:
@@ -116,7 +146,7 @@ class Settings(BaseSettings):
         return value
 
 
-SECRET_FIELDS = frozenset({"openai_api_key"})
+SECRET_FIELDS = frozenset({"openai_api_key", "azure_api_key"})
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -33,7 +33,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     from orchestrator._log import configure_logging
 
     for name in list(os.environ):
-        if name.startswith(("PHASEGRAPH_", "OPENAI_")):
+        if name.startswith(("PHASEGRAPH_", "OPENAI_", "AZURE_OPENAI_")):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     yield

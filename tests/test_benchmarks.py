@@ -24,6 +24,7 @@ MODULES = [
     "benchmarks.bench_overhead",
     "benchmarks.bench_critical_path",
     "benchmarks.bench_tokens",
+    "benchmarks.bench_prefix",
     "benchmarks.bench_resilience",
     "benchmarks.bench_crash",
     "benchmarks.bench_scale",
@@ -320,3 +321,27 @@ async def test_resume_continues_after_a_crash_between_a_steps_writes_and_its_che
     assert resumed.status == "completed"
     assert [p.status for p in resumed.phases] == ["completed"] * 3
     assert [(r.phase, r.agent) for r in provider.requests].count(("design", "database-specialist")) == 1
+
+
+@pytest.mark.parametrize(
+    ("prefix", "cached"), [(0, 0), (1023, 0), (1024, 1024), (1151, 1024), (1152, 1152), (5000, 4992)]
+)
+def test_prefix_benchmark_caches_what_openai_would(prefix: int, cached: int) -> None:
+    from benchmarks.bench_prefix import cacheable
+
+    assert cacheable(prefix) == cached
+
+
+def test_prefix_benchmark_reads_the_schema_before_the_messages_and_finds_the_longest_shared_start() -> None:
+    from benchmarks.bench_prefix import serialized, shared_prefix
+
+    def body(schema: str, system: str, user: str) -> dict[str, Any]:
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        return {"response_format": {"name": schema}, "messages": messages}
+
+    first = serialized(body("A", "card", "design this"))
+    same_schema = serialized(body("A", "card", "build that"))
+    other_schema = serialized(body("B", "card", "design this"))
+    assert first.index("card") > first.index('"A"')
+    assert shared_prefix(same_schema, [other_schema, first]).endswith("<|user|>")
+    assert shared_prefix(other_schema, [first]) == '{"name":"'

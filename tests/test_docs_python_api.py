@@ -21,7 +21,7 @@ def test_the_python_api_doc_runs_as_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for name in list(os.environ):
-        if name.startswith(("PHASEGRAPH_", "OPENAI_")):
+        if name.startswith(("PHASEGRAPH_", "OPENAI_", "AZURE_OPENAI_")):
             monkeypatch.delenv(name)
     shutil.copytree(
         ROOT / "examples" / "fastapi-service",

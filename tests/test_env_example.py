@@ -35,7 +35,7 @@ def env_names(field: str) -> set[str]:
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in list(os.environ):
-        if name.startswith(("PHASEGRAPH_", "OPENAI_")):
+        if name.startswith(("PHASEGRAPH_", "OPENAI_", "AZURE_OPENAI_")):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 

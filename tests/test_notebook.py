@@ -43,7 +43,8 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> Any:
         kernel_name="phasegraph-test", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernels)])
     )
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith(("PHASEGRAPH_", "OPENAI_"))}
+    settings = ("PHASEGRAPH_", "OPENAI_", "AZURE_OPENAI_")
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith(settings)}
     try:
         NotebookClient(
             notebook, km=manager, timeout=180, resources={"metadata": {"path": str(NOTEBOOK.parent)}}

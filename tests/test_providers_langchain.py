@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import random
 from typing import Any
 
@@ -10,7 +12,7 @@ from langchain_core.exceptions import ModelRateLimitError, ModelRefusalError
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from orchestrator.errors import AuthenticationFailed, ConfigError, Refused, SchemaViolation, Truncated
 from orchestrator.providers import Message, ModelRequest, make_provider
@@ -146,3 +148,57 @@ def test_make_provider_wraps_the_given_chat_model() -> None:
 def test_langchain_without_a_chat_model_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="chat_model"):
         make_provider(load_settings(provider="langchain"))
+
+
+async def test_a_tool_call_answer_without_usage_metadata_estimates_its_completion_tokens() -> None:
+    answer = tool_answer(GOOD)
+    answer.usage_metadata = None
+    response = await provider(ScriptedChatModel(script=[answer])).complete(ask())
+    usage = response.usage
+    assert usage.estimated
+    written = len("Review") + len(json.dumps(GOOD))
+    assert usage.completion_tokens == math.ceil(written / 4) > 0
+
+
+class _SDKClient:
+    """Stands for an SDK client (openai.AsyncOpenAI): built once, with its own retry count."""
+
+    def __init__(self, max_retries: int) -> None:
+        self.max_retries = max_retries
+
+
+class RetryingChatModel(ScriptedChatModel):
+    """Like ChatOpenAI: a `max_retries` field, and a client built from it when the model is made."""
+
+    max_retries: int | None = None
+    api_key: SecretStr = SecretStr("sk-from-the-user")
+    client: Any = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _build_client(self) -> RetryingChatModel:
+        if not self.client:
+            self.client = _SDKClient(2 if self.max_retries is None else self.max_retries)
+        return self
+
+
+@pytest.mark.parametrize("own", [None, 5])
+async def test_the_chat_models_own_retries_are_off_on_a_copy_and_the_callers_model_is_untouched(
+    own: int | None,
+) -> None:
+    chat = RetryingChatModel(script=[tool_answer(GOOD)], model_name="gpt-4.1-mini", max_retries=own)
+    callers_client = chat.client
+    made = provider(chat)
+    used = made.chat_model
+    assert isinstance(used, RetryingChatModel)
+    assert (used.max_retries, used.client.max_retries) == (0, 0)
+    assert (used.model_name, used.api_key) == ("gpt-4.1-mini", chat.api_key)
+    assert (chat.max_retries, chat.client) == (own, callers_client)
+    await made.complete(ask())
+    assert (used.calls, chat.calls) == (1, 0)
+
+
+def test_a_chat_model_without_own_retries_is_used_as_given() -> None:
+    chat = ScriptedChatModel(script=[tool_answer(GOOD)])
+    assert provider(chat).chat_model is chat
+    quiet = RetryingChatModel(script=[tool_answer(GOOD)], max_retries=0)
+    assert provider(quiet).chat_model is quiet

@@ -176,9 +176,30 @@ async def test_429_then_success_waits_what_retry_after_asked(
     route = api.post("/chat/completions").mock(side_effect=[error(429, "slow down", headers), ok()])
     response = await provider.complete(request())
     assert response.output == Design.model_validate(GOOD)
-    assert clock.waits == [pytest.approx(expected_wait)]
+    [waited] = clock.waits
+    assert expected_wait - 1e-6 <= waited <= expected_wait + max(expected_wait / 4, 0.5)
     assert route.call_count == 2
     assert response.usage.attempts == 2
+
+
+async def test_callers_limited_together_retry_apart_never_before_retry_after(
+    api: respx.MockRouter, clock: FakeClock
+) -> None:
+    """Without jitter every agent told `Retry-After: 2` would come back in the same instant."""
+    api.post("/chat/completions").mock(side_effect=[error(429, "slow down", {"retry-after": "2"}), ok()] * 8)
+    for seed in range(8):
+        made = OpenAIProvider(
+            model="gpt-4o-mini",
+            api_key=API_KEY,
+            base_url=BASE_URL,
+            retry=RetryPolicy(sleep=clock.sleep, rng=random.Random(seed)),
+            http_client=httpx.AsyncClient(),
+        )
+        await made.complete(request())
+        await made.aclose()
+    assert len(clock.waits) == 8
+    assert all(2.0 <= wait <= 2.5 for wait in clock.waits)
+    assert len({round(wait, 3) for wait in clock.waits}) == 8
 
 
 async def test_500_storm_raises_provider_unavailable_after_the_attempt_cap(
@@ -192,6 +213,17 @@ async def test_500_storm_raises_provider_unavailable_after_the_attempt_cap(
     assert all(0 < wait <= 30 for wait in clock.waits)
     assert "gave up after 4 attempt(s)" in str(info.value)
     assert "HTTP 500" in str(info.value)
+
+
+async def test_jitter_never_turns_a_retry_after_that_fits_the_budget_into_giving_up(
+    api: respx.MockRouter, provider: OpenAIProvider, clock: FakeClock
+) -> None:
+    route = api.post("/chat/completions").mock(
+        side_effect=[error(429, "later", {"retry-after": "59.9"}), ok()]
+    )
+    await provider.complete(request())
+    assert route.call_count == 2
+    assert 59.9 <= clock.waits[0] <= 60.0
 
 
 async def test_retry_after_beyond_the_wait_budget_gives_up_at_once(
@@ -353,7 +385,7 @@ async def test_request_is_a_strict_schema_with_who_is_asking_in_headers(
     assert schema["strict"] is True
     assert schema["schema"]["additionalProperties"] is False
     assert schema["schema"]["required"] == ["api_design", "risks"]
-    assert body["temperature"] == 0.0
+    assert "temperature" not in body
     assert sent.headers["x-phasegraph-agent"] == "backend-python"
     assert sent.headers["x-phasegraph-phase"] == "design"
     assert sent.headers["x-phasegraph-run"] == "run-7"
@@ -379,12 +411,8 @@ async def test_retry_logs_say_who_and_which_attempt_without_the_key(
         await provider.complete(request())
     retry = next(e for e in logs if e["event"] == "provider.retry")
     call = next(e for e in logs if e["event"] == "provider.call")
-    assert (retry["agent"], retry["phase"], retry["attempt"], retry["wait_s"]) == (
-        "backend-python",
-        "design",
-        1,
-        2.0,
-    )
+    assert (retry["agent"], retry["phase"], retry["attempt"]) == ("backend-python", "design", 1)
+    assert 2.0 <= retry["wait_s"] <= 2.5
     assert (call["attempts"], call["prompt_tokens"], call["completion_tokens"]) == (2, 120, 30)
     assert API_KEY not in repr(logs)
     assert API_KEY not in repr(provider)
@@ -402,3 +430,236 @@ async def test_an_unusable_answer_is_still_recorded_in_the_ledger(
     with pytest.raises(Refused):
         await metered(provider, ledger).complete(request())
     assert ledger.total.total_tokens == 505
+
+
+# What the request carries: temperature by capability, prompt_cache_key, Azure deployments
+
+
+def _sent_body(api: respx.MockRouter) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(api.calls.last.request.content)
+    return body
+
+
+@pytest.mark.parametrize(
+    ("model", "temperature", "reasoning_model", "sent"),
+    [
+        ("gpt-4o-mini", 0.0, None, 0.0),
+        ("gpt-4.1", 0.7, None, 0.7),
+        ("openai/gpt-4o", 0.2, None, 0.2),
+        ("ft:gpt-4o-mini-2024-07-18:acme::abc123", 0.0, None, 0.0),
+        ("gpt-5-chat-latest", 0.0, None, 0.0),
+        ("o1", 0.0, None, None),
+        ("o3-mini", 0.0, None, None),
+        ("o4-mini-2025-04-16", 0.0, None, None),
+        ("gpt-5", 0.0, None, None),
+        ("gpt-5.1", 0.0, None, None),
+        ("gpt-5-mini", 1.0, None, None),
+        ("openai/o3", 0.0, None, None),
+        ("azure/o3-pro", 0.0, None, None),
+        ("OpenAI/O3", 0.0, None, None),
+        ("llama3.1", 0.0, None, 0.0),
+        ("prod-chat", 0.0, None, 0.0),
+        ("prod-chat", 0.0, True, None),
+        ("o3", 0.0, False, 0.0),
+        ("gpt-4o-mini", None, None, None),
+        ("llama3.1", None, False, None),
+    ],
+)
+async def test_temperature_is_sent_only_when_set_and_the_model_takes_it(
+    api: respx.MockRouter,
+    model: str,
+    temperature: float | None,
+    reasoning_model: bool | None,
+    sent: float | None,
+) -> None:
+    api.post("/chat/completions").mock(return_value=ok())
+    made = OpenAIProvider(
+        model=model,
+        api_key=API_KEY,
+        base_url=BASE_URL,
+        temperature=temperature,
+        reasoning_model=reasoning_model,
+        http_client=httpx.AsyncClient(),
+    )
+    await made.complete(request())
+    await made.aclose()
+    assert _sent_body(api).get("temperature") == sent
+
+
+@pytest.mark.parametrize(
+    ("env", "sent"),
+    [
+        ({"PHASEGRAPH_MODEL": "o3"}, None),
+        ({"PHASEGRAPH_MODEL": "o3", "PHASEGRAPH_TEMPERATURE": "0"}, None),
+        ({"PHASEGRAPH_MODEL": "gpt-4o", "PHASEGRAPH_TEMPERATURE": "0.3"}, 0.3),
+        ({"PHASEGRAPH_MODEL": "gpt-4o", "PHASEGRAPH_TEMPERATURE": ""}, None),
+        ({"PHASEGRAPH_MODEL": "my-deploy", "PHASEGRAPH_TEMPERATURE": "0"}, 0.0),
+        (
+            {
+                "PHASEGRAPH_MODEL": "my-deploy",
+                "PHASEGRAPH_TEMPERATURE": "0",
+                "PHASEGRAPH_REASONING_MODEL": "true",
+            },
+            None,
+        ),
+    ],
+)
+async def test_temperature_settings_reach_the_request(
+    api: respx.MockRouter, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], sent: float | None
+) -> None:
+    from orchestrator.providers import make_provider
+    from orchestrator.settings import load_settings
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    api.post("/chat/completions").mock(return_value=ok())
+    made = make_provider(
+        load_settings(provider="openai", openai_api_key=API_KEY, openai_base_url=BASE_URL),
+        http_client=httpx.AsyncClient(),
+    )
+    await made.complete(request())
+    await made.aclose()
+    assert _sent_body(api).get("temperature") == sent
+
+
+@pytest.mark.parametrize(
+    ("base_url", "setting", "sent"),
+    [
+        ("https://api.openai.com/v1", None, True),
+        ("https://api.openai.com/v1", False, False),
+        (BASE_URL, None, False),
+        (BASE_URL, True, True),
+    ],
+)
+async def test_prompt_cache_key_goes_only_to_servers_that_take_it(
+    base_url: str, setting: bool | None, sent: bool
+) -> None:
+    with respx.mock(base_url=base_url) as api:
+        api.post("/chat/completions").mock(return_value=ok())
+        made = OpenAIProvider(
+            model="gpt-4o-mini",
+            api_key=API_KEY,
+            base_url=base_url,
+            prompt_cache_key=setting,
+            http_client=httpx.AsyncClient(),
+        )
+        await made.complete(request())
+        await made.aclose()
+        body = _sent_body(api)
+    assert ("prompt_cache_key" in body) is sent
+
+
+async def test_prompt_cache_key_is_one_per_agent_and_phase_whatever_the_run(api: respx.MockRouter) -> None:
+    api.post("/chat/completions").mock(return_value=ok())
+    made = OpenAIProvider(
+        model="gpt-4o-mini",
+        api_key=API_KEY,
+        base_url=BASE_URL,
+        prompt_cache_key=True,
+        http_client=httpx.AsyncClient(),
+    )
+    keys = []
+    asked = [("a", "design", "r1"), ("a", "design", "r2"), ("a", "build", "r1"), ("b", "design", "r1")]
+    for agent, phase, run in asked:
+        one = ModelRequest(
+            messages=request().messages, output_model=Design, agent=agent, phase=phase, run_id=run
+        )
+        await made.complete(one)
+        keys.append(_sent_body(api)["prompt_cache_key"])
+    await made.aclose()
+    assert keys[0] == keys[1]
+    assert len(set(keys)) == 3
+    assert all(len(k) <= 64 and k.isascii() for k in keys)
+
+
+AZURE = "https://contoso.openai.azure.com"
+AZURE_KEY = "azure-key-0123456789abcdef0123456789"
+
+
+def _azure_settings(monkeypatch: pytest.MonkeyPatch, **more: str) -> Any:
+    from orchestrator.settings import load_settings
+
+    for name in (
+        "OPENAI_BASE_URL",
+        "PHASEGRAPH_OPENAI_BASE_URL",
+        "OPENAI_API_KEY",
+        "PHASEGRAPH_OPENAI_API_KEY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", AZURE)
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", AZURE_KEY)
+    for name, value in more.items():
+        monkeypatch.setenv(name, value)
+    return load_settings(provider="openai", model="prod-gpt4o")
+
+
+async def test_azure_endpoint_asks_the_deployment_with_api_version_and_api_key_header(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from orchestrator.providers import make_provider
+
+    settings = _azure_settings(monkeypatch, OPENAI_API_VERSION="2024-10-21")
+    with respx.mock(base_url=AZURE) as api:
+        route = api.post("/openai/deployments/prod-gpt4o/chat/completions").mock(return_value=ok())
+        made = make_provider(settings, http_client=httpx.AsyncClient())
+        response = await made.complete(request())
+        await made.aclose()
+    sent = route.calls.last.request
+    assert sent.url.params["api-version"] == "2024-10-21"
+    assert sent.headers["api-key"] == AZURE_KEY
+    assert "authorization" not in sent.headers
+    assert json.loads(sent.content)["response_format"]["json_schema"]["strict"] is True
+    assert "prompt_cache_key" not in json.loads(sent.content)
+    assert response.output == Design.model_validate(GOOD)
+
+
+async def test_azure_key_never_appears_in_errors_or_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator.providers import make_provider
+
+    settings = _azure_settings(monkeypatch)
+    with respx.mock(base_url=AZURE) as api:
+        api.post("/openai/deployments/prod-gpt4o/chat/completions").mock(
+            side_effect=[
+                error(503, f"backend saw api-key {AZURE_KEY}"),
+                error(401, f"Access denied: key {AZURE_KEY}"),
+            ]
+        )
+        made = make_provider(
+            settings, retry=RetryPolicy(sleep=FakeClock().sleep), http_client=httpx.AsyncClient()
+        )
+        with capture_logs() as logs, pytest.raises(AuthenticationFailed) as info:
+            await made.complete(request())
+        await made.aclose()
+    assert AZURE_KEY not in str(info.value)
+    assert "azure openai prod-gpt4o" in str(info.value)
+    assert AZURE_KEY not in repr(logs)
+    assert AZURE_KEY not in repr(made)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"AZURE_OPENAI_API_KEY": ""}, "set AZURE_OPENAI_API_KEY"),
+        ({"OPENAI_BASE_URL": "https://api.openai.com/v1"}, "unset one"),
+        ({"AZURE_OPENAI_ENDPOINT": "contoso"}, "setting azure_endpoint"),
+        ({"AZURE_OPENAI_ENDPOINT": f"{AZURE}/openai/v1/"}, "set it as OPENAI_BASE_URL"),
+    ],
+)
+def test_azure_misconfiguration_is_one_config_error(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    from orchestrator.errors import ConfigError
+    from orchestrator.providers import make_provider
+
+    with pytest.raises(ConfigError, match=message) as info:
+        make_provider(_azure_settings(monkeypatch, **env))
+    assert AZURE_KEY not in str(info.value)
+
+
+def test_the_openai_key_is_never_sent_to_azure(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator.errors import ConfigError
+    from orchestrator.providers import make_provider
+
+    settings = _azure_settings(monkeypatch, AZURE_OPENAI_API_KEY="", OPENAI_API_KEY=API_KEY)
+    with pytest.raises(ConfigError, match="AZURE_OPENAI_API_KEY"):
+        make_provider(settings)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from orchestrator.catalog import Catalog
+from orchestrator.deliverables import slug
 from orchestrator.phases import card_deliverables, load_pipeline
+from orchestrator.providers import OfflineProvider
+from orchestrator.providers.base import ModelRequest
 from orchestrator.result import RunResult
 from orchestrator.run import Runner, RunOptions
 from orchestrator.settings import load_settings
@@ -91,6 +95,39 @@ async def test_a_successful_repair_passes_the_gate(project: Path) -> None:
     design = result.phases[0].agents[0]
     fixed = next(d for d in design.deliverables if d.name == "Authentication strategy")
     assert fixed.repaired
+
+
+async def test_a_repair_starts_like_the_turn_it_repairs_so_the_prompt_cache_serves_it(project: Path) -> None:
+    """Schema first, then the system prompt: a repair call shares both with the turn it repairs."""
+    from benchmarks.bench_prefix import serialized, shared_prefix
+    from orchestrator.providers._schema import response_format
+
+    provider = ScriptedProvider(force_once={"authentication_strategy": "TODO"}, handoffs=[])
+    await _start(project, provider, phases=["design"])
+    turn, repair = [r for r in provider.requests if r.agent == "backend-python"]
+
+    def body(request: ModelRequest[Any]) -> dict[str, Any]:
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        return {"response_format": response_format(request.output_model), "messages": messages}
+
+    schema = json.dumps(body(turn)["response_format"], separators=(",", ":"), ensure_ascii=False)
+    common = shared_prefix(serialized(body(repair)), [serialized(body(turn))])
+    assert len(common) >= len(schema) + len(turn.messages[0].content) > 4_000
+
+
+async def test_a_repair_takes_only_the_missing_deliverables_from_its_answer(project: Path) -> None:
+    provider = ScriptedProvider(force_once={"authentication_strategy": "TODO"}, handoffs=[])
+    result = await _start(project, provider, phases=["design"])
+    turn, repair = [r for r in provider.requests if r.agent == "backend-python"]
+    assert repair.output_model is turn.output_model
+    assert '"unchanged"' in repair.messages[-1].content
+    design = result.phases[0].agents[0]
+    assert [d.name for d in design.deliverables if d.repaired] == ["Authentication strategy"]
+    first = (await OfflineProvider().complete(turn)).output.model_dump()
+    kept = {
+        d.name: (Path(result.run_dir) / d.path).read_text() for d in design.deliverables if not d.repaired
+    }
+    assert kept and all(first[slug(name)].strip() in text for name, text in kept.items())
 
 
 async def test_until_stops_after_the_phase_and_resume_continues(project: Path) -> None:

@@ -43,6 +43,30 @@ def test_masked_hides_the_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "sk-secret-value" not in repr(load_settings())
 
 
+def test_masked_hides_the_azure_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-secret-value")
+    shown = masked(load_settings())
+    assert shown["azure_api_key"] == "***"
+    assert "azure-secret-value" not in repr(load_settings())
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, (None, None, None)),
+        ({"PHASEGRAPH_TEMPERATURE": "0.2", "PHASEGRAPH_REASONING_MODEL": "true"}, (0.2, True, None)),
+        ({"PHASEGRAPH_TEMPERATURE": "", "PHASEGRAPH_PROMPT_CACHE_KEY": "false"}, (None, None, False)),
+    ],
+)
+def test_temperature_is_unset_unless_given(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: tuple[object, ...]
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    loaded = load_settings()
+    assert (loaded.temperature, loaded.reasoning_model, loaded.prompt_cache_key) == expected
+
+
 def test_masked_hides_a_password_inside_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PHASEGRAPH_CHECKPOINT_URL", "postgresql://app:s3cret@db.internal/runs")
     shown = masked(load_settings())

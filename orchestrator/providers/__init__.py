@@ -104,6 +104,7 @@ def make_provider(
     if record_to is not None:
         from orchestrator.providers.replay import Cassette, RecordingProvider
 
-        secrets = [settings.openai_api_key.get_secret_value()] if settings.openai_api_key else []
+        keys = (settings.openai_api_key, settings.azure_api_key)
+        secrets = [key.get_secret_value() for key in keys if key is not None]
         provider = RecordingProvider(provider, Cassette(record_to, secrets=secrets))
     return provider

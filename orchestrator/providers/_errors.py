@@ -90,7 +90,7 @@ def _by_status(status: int, detail: str, where: str, retry_after: float | None, 
         return Failure(
             AuthenticationFailed(
                 f"{where}: the server refused the credentials (HTTP 401){said}; "
-                "check OPENAI_API_KEY (or the chat model's key)"
+                "check OPENAI_API_KEY (AZURE_OPENAI_API_KEY for an Azure endpoint, or the chat model's key)"
             ),
             retryable=False,
         )

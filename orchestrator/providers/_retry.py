@@ -2,10 +2,11 @@
 
 Retried: 429, 5xx, 408/409, timeouts and connection errors. Never retried: any other
 4xx (400, 401, 403, 404, 422), refusals and answers that do not parse. The wait before
-attempt n+1 is the server's `Retry-After` / `retry-after-ms` when it sent one, else
-exponential backoff with jitter. Attempts are capped (`max_attempts`) and so is the
-total time spent waiting (`max_wait_s`); then the typed error is raised, saying how
-many attempts were made. `sleep` and the clocks are injectable so tests never sleep.
+attempt n+1 is the server's `Retry-After` / `retry-after-ms` when it sent one (plus a
+little jitter, never less than asked), else exponential backoff with jitter. Attempts
+are capped (`max_attempts`) and so is the total time spent waiting (`max_wait_s`); then
+the typed error is raised, saying how many attempts were made. `sleep` and the clocks
+are injectable so tests never sleep.
 """
 
 from __future__ import annotations
@@ -145,8 +146,17 @@ class RetryPolicy:
         error = state.outcome.exception() if state.outcome else None
         asked = error.failure.retry_after_s if isinstance(error, _FailedAttempt) else None
         if asked is not None:
-            return asked
+            return asked + self.retry_after_jitter(asked, self._remaining(state))
         return max(0.0, min(self.backoff(state.attempt_number), self._remaining(state)))
+
+    def retry_after_jitter(self, asked: float, remaining: float) -> float:
+        """Seconds added to a server's `Retry-After`, so callers it limited together retry apart.
+
+        Up to a quarter of the wait (at least `base_delay_s`, at most `max_delay_s`), never
+        more than the wait budget has left beyond what the server asked: never less than it asked.
+        """
+        spread = min(max(asked / 4, self.base_delay_s), self.max_delay_s, max(remaining - asked, 0.0))
+        return self.rng.uniform(0, spread)
 
     def _should_stop(self, state: RetryCallState) -> bool:
         if state.attempt_number >= self.max_attempts:
@@ -174,4 +184,3 @@ class RetryPolicy:
         error = type(failure.error)(f"{failure.error.message} — {tried}: {why}")
         error.usage = failure.error.usage
         return error
-

@@ -3,8 +3,9 @@
 The model is asked through `with_structured_output(output_model, include_raw=True)`,
 so the raw message (with its usage and finish reason) comes back beside the parsed
 object. Failures go through the same classification, retry policy and limiter as the
-OpenAI provider; turn the chat model's own retries off (e.g. `max_retries=0`) so a
-failure is retried in one place only.
+OpenAI provider. A chat model with a `max_retries` field (ChatOpenAI, ChatAnthropic, ...)
+is used through a copy built with `max_retries=0`, so a failure is retried in one place
+only; the caller's object is never changed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from orchestrator.errors import ProviderError
 from orchestrator.providers._answers import parse_output, refused, truncated
 from orchestrator.providers._limits import CallLimiter, shared_limiter
 from orchestrator.providers._retry import RetryPolicy
+from orchestrator.providers._tally import UnansweredTally
 from orchestrator.providers.base import Message, ModelRequest, ModelResponse, Provider, T
 from orchestrator.settings import ModelPrice
 from orchestrator.usage import CallUsage, cost_of
@@ -58,7 +60,7 @@ class LangChainProvider(Provider):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`structured_output_kwargs` go to `with_structured_output` (e.g. `{"method": "json_schema"}`)."""
-        self.chat_model = chat_model
+        self.chat_model = _without_own_retries(chat_model)
         self.model = model or _model_name(chat_model)
         self.retry = retry or RetryPolicy()
         self.limiter = limiter or shared_limiter(_limiter_key(chat_model, self.model), max_concurrency=8)
@@ -104,9 +106,16 @@ class LangChainProvider(Provider):
                 return result
 
         started = self._clock()
-        result, attempts = await self.retry.call(attempt, where=where, log_fields=fields)
+        tally = UnansweredTally(self.model, sum(len(m.content) for m in request.messages), self.prices)
+        try:
+            result, attempts = await self.retry.call(
+                attempt, where=where, log_fields=fields, on_failure=tally
+            )
+        except ProviderError as exc:
+            tally.charge(exc)
+            raise
         raw_message = result.get("raw")
-        usage = self._usage(raw_message, request, self._clock() - started, attempts)
+        usage = tally.settle(self._usage(raw_message, request, self._clock() - started, attempts))
         try:
             output = self._output(result, request, where, usage)
         except ProviderError as exc:
@@ -161,9 +170,8 @@ class LangChainProvider(Provider):
             model = str(metadata.get("model_name") or metadata.get("model") or model)
             reported = raw.usage_metadata
         if reported is None:
-            answer = raw.text if isinstance(raw, AIMessage) else ""
             prompt = math.ceil(sum(len(m.content) for m in request.messages) / 4)
-            completion, cached, estimated = math.ceil(len(answer) / 4), 0, True
+            completion, cached, estimated = math.ceil(_answer_chars(raw) / 4), 0, True
         else:
             prompt, completion, estimated = reported["input_tokens"], reported["output_tokens"], False
             cached = int(reported.get("input_token_details", {}).get("cache_read", 0) or 0)
@@ -174,7 +182,7 @@ class LangChainProvider(Provider):
             cached_tokens=cached,
             latency_s=latency_s,
             attempts=attempts,
-            cost_usd=cost_of(model, prompt, cached, completion, self.prices),
+            cost_usd=cost_of(model, prompt, cached, completion, self.prices, asked=self.model),
             estimated=estimated,
         )
 
@@ -196,6 +204,53 @@ def _answer_text(raw: Any) -> str:
     if raw.invalid_tool_calls:
         return str(raw.invalid_tool_calls[0].get("args") or "")
     return raw.text
+
+
+def _answer_chars(raw: Any) -> int:
+    """Characters the model wrote: its text and every tool call (structured output is usually one)."""
+    if not isinstance(raw, AIMessage):
+        return 0
+    calls = [(c["name"], json.dumps(c["args"], ensure_ascii=False)) for c in raw.tool_calls]
+    calls += [(c.get("name") or "", str(c.get("args") or "")) for c in raw.invalid_tool_calls]
+    return len(raw.text) + sum(len(name) + len(args) for name, args in calls)
+
+
+def _without_own_retries(chat_model: BaseChatModel) -> BaseChatModel:
+    """`chat_model`, or a copy of it with `max_retries=0` when it has its own retries.
+
+    The copy is built through the constructor from the fields the caller set, so that
+    SDK clients the model derives from its settings (ChatOpenAI's openai client) are
+    built again with the new value; those clients themselves are not passed on. A model
+    that cannot be rebuilt that way is used as given, with a warning.
+    """
+    fields = type(chat_model).model_fields
+    if "max_retries" not in fields or getattr(chat_model, "max_retries", None) == 0:
+        return chat_model
+    given: dict[str, Any] = {}
+    for name in chat_model.model_fields_set & fields.keys():
+        value = getattr(chat_model, name)
+        if _retries_on_its_own(value):
+            continue
+        alias = fields[name].alias
+        given[alias if isinstance(alias, str) else name] = value
+    alias = fields["max_retries"].alias
+    given[alias if isinstance(alias, str) else "max_retries"] = 0
+    try:
+        return type(chat_model)(**given)
+    except Exception as exc:  # a constructor that does not take its own fields back
+        _log.warning(
+            "provider.own_retries_kept",
+            chat_model=type(chat_model).__qualname__,
+            error=type(exc).__name__,
+            advice="rebuilding it with max_retries=0 failed; pass max_retries=0 yourself",
+        )
+        return chat_model
+
+
+def _retries_on_its_own(value: Any) -> bool:
+    """An SDK client (or one of its resources) that carries its own retry count."""
+    owner = getattr(value, "_client", value)
+    return isinstance(getattr(owner, "max_retries", None), int) and not isinstance(value, int)
 
 
 def _limiter_key(chat_model: BaseChatModel, model: str) -> str:

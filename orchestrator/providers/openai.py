@@ -5,14 +5,16 @@ decides, so a 429 is waited out once, with the server's `Retry-After`, and count
 Each request carries a strict JSON schema built from the output model, so the answer
 can only be that model; what still goes wrong (a refusal, `finish_reason=length`,
 text that is not JSON, JSON that does not validate) becomes its own typed error.
+A classic Azure OpenAI resource (deployments and `api-version`) is asked through the
+SDK's `AsyncAzureOpenAI`, the model name being the deployment name.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import math
-import re
 import threading
 import time
 import weakref
@@ -26,6 +28,7 @@ from pydantic import SecretStr
 from orchestrator._log import get_logger
 from orchestrator.errors import ConfigError, ProviderError, SchemaViolation
 from orchestrator.providers._answers import parse_output, refused, truncated
+from orchestrator.providers._capabilities import temperature_to_send
 from orchestrator.providers._limits import CallLimiter, shared_limiter
 from orchestrator.providers._retry import RetryPolicy
 from orchestrator.providers._schema import response_format
@@ -45,8 +48,8 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 LOCAL_DUMMY_KEY = "not-needed-for-a-local-server"
 """Sent to local OpenAI-compatible servers (vLLM, Ollama, ...) when no key is configured."""
 
-_NO_TEMPERATURE = re.compile(r"^(o\d|gpt-5)")
-"""Reasoning models reject `temperature`; it is left out for them."""
+PROMPT_CACHE_KEY_HOSTS = frozenset({"api.openai.com"})
+"""Servers known to accept `prompt_cache_key`; others get it only with PHASEGRAPH_PROMPT_CACHE_KEY=true."""
 
 
 class OpenAIProvider(Provider):
@@ -61,7 +64,11 @@ class OpenAIProvider(Provider):
         api_key: SecretStr | str,
         base_url: str | None = None,
         organization: str | None = None,
-        temperature: float | None = 0.0,
+        temperature: float | None = None,
+        reasoning_model: bool | None = None,
+        prompt_cache_key: bool | None = None,
+        azure_endpoint: str | None = None,
+        azure_api_version: str | None = None,
         timeout_s: float = 60.0,
         retry: RetryPolicy | None = None,
         limiter: CallLimiter | None = None,
@@ -69,14 +76,27 @@ class OpenAIProvider(Provider):
         http_client: Any = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`http_client` (an `httpx.AsyncClient`, or the SDK's own httpx2 one) replaces the
+        """`temperature` is sent only when set and the model takes it (`reasoning_model`
+        overrides the capabilities table); `prompt_cache_key` (None: only to api.openai.com)
+        sends one cache key per agent and phase. With `azure_endpoint` the requests go to that
+        Azure OpenAI resource's deployment `model`, with `azure_api_version`.
+        `http_client` (an `httpx.AsyncClient`, or the SDK's own httpx2 one) replaces the
         SDK's default client, for proxies and for tests that intercept HTTP with respx;
         `clock` measures latency."""
         self.model = model
         self._api_key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
-        self.base_url = base_url or DEFAULT_BASE_URL
+        self.azure_endpoint = azure_endpoint.rstrip("/") if azure_endpoint else None
+        self.azure_api_version = azure_api_version
+        self.base_url = self.azure_endpoint or base_url or DEFAULT_BASE_URL
         self._organization = organization
         self.temperature = temperature
+        self.reasoning_model = reasoning_model
+        self._temperature = temperature_to_send(model, temperature, reasoning_model)
+        if temperature is not None and self._temperature is None:
+            _log.info("provider.temperature_left_out", model=model, reason="the model rejects temperature")
+        if prompt_cache_key is None:
+            prompt_cache_key = (urlsplit(self.base_url).hostname or "").lower() in PROMPT_CACHE_KEY_HOSTS
+        self.prompt_cache_key = prompt_cache_key
         self.timeout_s = timeout_s
         self.retry = retry or RetryPolicy()
         self.limiter = limiter or shared_limiter(f"openai:{self.base_url}", max_concurrency=8)
@@ -96,7 +116,12 @@ class OpenAIProvider(Provider):
         retry: RetryPolicy | None = None,
         http_client: Any = None,
     ) -> OpenAIProvider:
-        """Configured from `Settings`; a missing key is a `ConfigError` unless the server is local."""
+        """Configured from `Settings`; a missing key is a `ConfigError` unless the server is local.
+
+        An Azure endpoint in the settings makes this an Azure OpenAI provider (see `_azure_from_settings`).
+        """
+        if settings.azure_endpoint:
+            return cls._azure_from_settings(settings, retry=retry, http_client=http_client)
         base_url = settings.openai_base_url or DEFAULT_BASE_URL
         key = settings.openai_api_key
         if key is None or not key.get_secret_value().strip():
@@ -106,8 +131,58 @@ class OpenAIProvider(Provider):
                     "PHASEGRAPH_OPENAI_API_KEY), or point OPENAI_BASE_URL at a local OpenAI-compatible server"
                 )
             key = SecretStr(LOCAL_DUMMY_KEY)
+        return cls._configured(settings, key, base_url=base_url, retry=retry, http_client=http_client)
+
+    @classmethod
+    def _azure_from_settings(
+        cls, settings: Settings, *, retry: RetryPolicy | None, http_client: Any
+    ) -> OpenAIProvider:
+        """A classic Azure OpenAI resource: its own key (never the OpenAI one), deployment = model."""
+        endpoint = str(settings.azure_endpoint).strip()
+        if urlsplit(endpoint).scheme not in ("https", "http") or not urlsplit(endpoint).hostname:
+            raise ConfigError(
+                f"setting azure_endpoint: {endpoint!r} is not a URL; set AZURE_OPENAI_ENDPOINT "
+                "(or PHASEGRAPH_AZURE_ENDPOINT) to your resource, e.g. https://NAME.openai.azure.com"
+            )
+        if urlsplit(endpoint).path.rstrip("/").endswith("/v1"):
+            raise ConfigError(
+                f"setting azure_endpoint: {endpoint} is Azure's v1 endpoint, which is OpenAI-compatible: "
+                "set it as OPENAI_BASE_URL with the Azure key as OPENAI_API_KEY instead"
+            )
+        if settings.openai_base_url:
+            raise ConfigError(
+                "both an Azure endpoint (AZURE_OPENAI_ENDPOINT / PHASEGRAPH_AZURE_ENDPOINT) and "
+                "OPENAI_BASE_URL are set: unset one (Azure's v1 endpoint goes in OPENAI_BASE_URL alone)"
+            )
+        key = settings.azure_api_key
+        if key is None or not key.get_secret_value().strip():
+            raise ConfigError(
+                "the Azure OpenAI endpoint needs its key: "
+                "set AZURE_OPENAI_API_KEY (or PHASEGRAPH_AZURE_API_KEY)"
+            )
+        return cls._configured(
+            settings,
+            key,
+            azure_endpoint=endpoint,
+            azure_api_version=settings.azure_api_version,
+            retry=retry,
+            http_client=http_client,
+        )
+
+    @classmethod
+    def _configured(
+        cls,
+        settings: Settings,
+        key: SecretStr,
+        *,
+        base_url: str | None = None,
+        azure_endpoint: str | None = None,
+        azure_api_version: str | None = None,
+        retry: RetryPolicy | None,
+        http_client: Any,
+    ) -> OpenAIProvider:
         limiter = shared_limiter(
-            f"openai:{base_url}",
+            f"openai:{azure_endpoint or base_url}",
             max_concurrency=settings.max_concurrency,
             requests_per_minute=settings.requests_per_minute,
         )
@@ -117,6 +192,10 @@ class OpenAIProvider(Provider):
             base_url=base_url,
             organization=settings.openai_organization,
             temperature=settings.temperature,
+            reasoning_model=settings.reasoning_model,
+            prompt_cache_key=settings.prompt_cache_key,
+            azure_endpoint=azure_endpoint,
+            azure_api_version=azure_api_version,
             timeout_s=settings.timeout_s,
             retry=retry or RetryPolicy.from_settings(settings),
             limiter=limiter,
@@ -126,19 +205,12 @@ class OpenAIProvider(Provider):
 
     async def complete(self, request: ModelRequest[T]) -> ModelResponse[T]:
         """One structured-output call, retried on transient failures by the retry policy."""
-        where = f"openai {self.model} ({request.describe()})"
+        kind = "azure openai" if self.azure_endpoint else "openai"
+        where = f"{kind} {self.model} ({request.describe()})"
         fields = {"provider": self.name, "model": self.model, "agent": request.agent, "phase": request.phase}
         if request.run_id:
             fields["run_id"] = request.run_id
-        arguments: dict[str, Any] = {
-            "model": self.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-            "response_format": response_format(request.output_model),
-            "extra_headers": _headers(request),
-            "timeout": self.timeout_s,
-        }
-        if self.temperature is not None and not _NO_TEMPERATURE.match(self.model):
-            arguments["temperature"] = self.temperature
+        arguments = self.arguments(request)
         client = self._client()
 
         async def attempt(number: int) -> ChatCompletion:
@@ -164,6 +236,21 @@ class OpenAIProvider(Provider):
             raise
         _log.info("provider.call", **fields, **_tokens(usage))
         return ModelResponse(output=output, usage=usage, raw=raw)
+
+    def arguments(self, request: ModelRequest[Any]) -> dict[str, Any]:
+        """The keyword arguments of `chat.completions.create` for `request` (what the server sees)."""
+        arguments: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "response_format": response_format(request.output_model),
+            "extra_headers": _headers(request),
+            "timeout": self.timeout_s,
+        }
+        if self._temperature is not None:
+            arguments["temperature"] = self._temperature
+        if self.prompt_cache_key:
+            arguments["prompt_cache_key"] = cache_key(request)
+        return arguments
 
     async def aclose(self) -> None:
         """Close the client of the running loop (and forget the others)."""
@@ -221,14 +308,19 @@ class OpenAIProvider(Provider):
         with self._clients_lock:
             client = self._clients.get(loop)
             if client is None:
-                client = openai.AsyncOpenAI(
-                    api_key=self._api_key.get_secret_value(),
-                    base_url=self.base_url,
-                    organization=self._organization,
-                    timeout=self.timeout_s,
-                    max_retries=0,
-                    http_client=self._http_client,
-                )
+                common: dict[str, Any] = {
+                    "api_key": self._api_key.get_secret_value(),
+                    "organization": self._organization,
+                    "timeout": self.timeout_s,
+                    "max_retries": 0,
+                    "http_client": self._http_client,
+                }
+                if self.azure_endpoint:
+                    client = openai.AsyncAzureOpenAI(
+                        azure_endpoint=self.azure_endpoint, api_version=self.azure_api_version, **common
+                    )
+                else:
+                    client = openai.AsyncOpenAI(base_url=self.base_url, **common)
                 self._clients[loop] = client
             return client
 
@@ -246,6 +338,17 @@ def is_local_url(url: str) -> bool:
     except ValueError:
         return False
     return address.is_loopback or address.is_private or address.is_unspecified
+
+
+def cache_key(request: ModelRequest[Any]) -> str:
+    """One `prompt_cache_key` per agent and phase: the calls whose prompts start alike (same
+    schema, same system prompt; a turn and its repair, and the same turn in later runs).
+
+    It leaves out the run, so that a run repeated (CI) is routed to the cache its last
+    run filled. A digest keeps it short and free of whatever characters ids contain.
+    """
+    digest = hashlib.sha256(f"{request.agent}\x00{request.phase}".encode()).hexdigest()
+    return f"phasegraph-{digest[:32]}"
 
 
 def _headers(request: ModelRequest[Any]) -> dict[str, str]:
