@@ -35,6 +35,8 @@ from orchestrator.settings import Settings
 from orchestrator.usage import sum_records
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,80}$")
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+"""Control characters other than tab, newline and CR (C0, DEL, C1), and lone surrogates."""
 log = get_logger("phasegraph.run")
 
 
@@ -56,6 +58,38 @@ class RunOptions:
     """Take earlier phases' deliverables from this run's artifacts."""
     from_artifacts: Path | None = None
     """Take earlier phases' deliverables from this artifacts folder."""
+
+    def __post_init__(self) -> None:
+        check_task(self.task)
+
+
+def check_task(task: object, source: str = "task") -> str:
+    """`task` if it is text a run can use; `ConfigError` naming `source` and the position otherwise.
+
+    Every way into a run (CLI, `Orchestrator`, stepping) builds a `RunOptions`, so this is
+    the one check: an empty task would run the whole pipeline on nothing, and control
+    characters (NUL, ESC, ...) or undecodable bytes are never meant as a task: PostgreSQL
+    refuses NUL, and ESC sequences would reach terminals.
+    """
+    if not isinstance(task, str):
+        raise ConfigError(f"{source}: expected text, got {type(task).__name__}")
+    if not task.strip():
+        raise ConfigError(f"{source}: empty (or only whitespace); describe the change you want")
+    bad = _NOT_TEXT.search(task)
+    if bad is not None:
+        at, code = bad.start(), ord(bad.group())
+        line = task.count("\n", 0, at) + 1
+        column = at - task.rfind("\n", 0, at)
+        if 0xDC80 <= code <= 0xDCFF:
+            what = f"byte 0x{code - 0xDC00:02X} that is not UTF-8"
+        elif 0xD800 <= code <= 0xDFFF:
+            what = f"lone surrogate U+{code:04X}"
+        else:
+            what = f"control character U+{code:04X}"
+        raise ConfigError(
+            f"{source}: {what} at line {line}, column {column} (character {at + 1}); a task is plain text"
+        )
+    return task
 
 
 def new_run_id() -> str:

@@ -20,6 +20,7 @@ from rich.table import Table
 from orchestrator.catalog import Catalog
 from orchestrator.cli import app
 from orchestrator.cli._common import AgentsDirOption, JsonOption, ProjectDirOption, print_json
+from orchestrator.cli._task import TaskFileOption, task_text
 from orchestrator.errors import ConfigError, NotFound
 from orchestrator.phases import PhaseSpec, Pipeline, find_phase, load_pipeline
 from orchestrator.project import ProjectSnapshot
@@ -35,7 +36,9 @@ from orchestrator.routing import (
 )
 from orchestrator.settings import load_settings
 
-TaskArgument = Annotated[str, typer.Argument(metavar="TASK", help="The task, in plain words.")]
+TaskArgument = Annotated[
+    str | None, typer.Argument(metavar="TASK", help="The task, in plain words (or --task-file).")
+]
 PipelineOption = Annotated[
     str | None,
     typer.Option("--pipeline", help="Pipeline name (phases/pipelines/NAME.yaml); default from settings."),
@@ -51,7 +54,8 @@ ApprovalGatesOption = Annotated[
 
 @app.command("route")
 def route_command(
-    task: TaskArgument,
+    task: TaskArgument = None,
+    task_file: TaskFileOption = None,
     project_dir: ProjectDirOption = Path("."),
     phase: PhaseOption = None,
     agents_dir: AgentsDirOption = None,
@@ -59,9 +63,10 @@ def route_command(
     json_output: JsonOption = False,
 ) -> None:
     """Score every agent for TASK in one phase and show why; exit 1 when no agent fits."""
+    text = task_text(task, task_file)
     router, chosen = _router(agents_dir, project_dir, pipeline)
     spec = _phase(chosen, phase, project_dir)
-    route = router.route(task, spec)
+    route = router.route(text, spec)
     if json_output:
         print_json(route.model_dump(mode="json"))
     else:
@@ -73,7 +78,8 @@ def route_command(
 
 @app.command("plan")
 def plan_command(
-    task: TaskArgument,
+    task: TaskArgument = None,
+    task_file: TaskFileOption = None,
     project_dir: ProjectDirOption = Path("."),
     pipeline: PipelineOption = None,
     agents_dir: AgentsDirOption = None,
@@ -81,10 +87,11 @@ def plan_command(
     json_output: JsonOption = False,
 ) -> None:
     """The whole run for TASK, phase by phase, with no model call; exit 1 when a phase has no agent."""
+    text = task_text(task, task_file)
     router, chosen = _router(agents_dir, project_dir, pipeline)
     if approval_gates or load_settings().approval_gates:
         chosen = chosen.with_approval_gates()
-    planned = plan(router, task, chosen)
+    planned = plan(router, text, chosen)
     if json_output:
         print_json(plan_json(chosen, planned))
     else:

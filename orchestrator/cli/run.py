@@ -15,6 +15,7 @@ from orchestrator._log import configure_logging
 from orchestrator.cli import app
 from orchestrator.cli._common import AgentsDirOption, JsonOption, ProjectDirOption, print_json
 from orchestrator.cli._progress import ProgressDisplay
+from orchestrator.cli._task import TaskFileOption, task_text
 from orchestrator.errors import ConfigError
 from orchestrator.orchestrator import VERIFY_TASK
 from orchestrator.result import RunResult
@@ -164,7 +165,10 @@ def _start(
 
 @app.command()
 def run(
-    task: Annotated[str, typer.Argument(help="The software task, in words.")],
+    task: Annotated[
+        str | None, typer.Argument(metavar="TASK", help="The software task, in words (or --task-file).")
+    ] = None,
+    task_file: TaskFileOption = None,
     project_dir: ProjectDirOption = Path("."),
     pipeline: Annotated[
         str | None, typer.Option("--pipeline", help="Pipeline name (default, full, ...).")
@@ -196,7 +200,7 @@ def run(
     from orchestrator.run import RunOptions
 
     opts = RunOptions(
-        task=task,
+        task=task_text(task, task_file),
         project_dir=project_dir,
         pipeline=pipeline,
         phases=[p.strip() for p in phases.split(",") if p.strip()] if phases else (),
@@ -226,7 +230,10 @@ def run(
 @app.command()
 def verify(
     project_dir: ProjectDirOption = Path("."),
-    task: Annotated[str, typer.Option("--task", help="What to verify.")] = VERIFY_TASK,
+    task: Annotated[
+        str | None, typer.Option("--task", help="What to verify (default: the whole project).")
+    ] = None,
+    task_file: TaskFileOption = None,
     from_run: FromRunOption = None,
     from_artifacts: FromArtifactsOption = None,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")] = None,
@@ -251,7 +258,7 @@ def verify(
     from orchestrator.run import RunOptions
 
     opts = RunOptions(
-        task=task,
+        task=task_text(task, task_file, flag="--task", default=VERIFY_TASK),
         project_dir=project_dir,
         pipeline=pipeline,
         phases=["verify"],
