@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
+
+from orchestrator._terminal import json_terminal_safe, terminal_safe
 
 AgentsDirOption = Annotated[
     list[Path] | None,
@@ -25,6 +28,11 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable
 
 
 def print_json(data: Any) -> None:
-    """Write `data` as indented JSON to stdout (stable key order as given)."""
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    """Write `data` as indented JSON to stdout (stable key order as given), terminal-safe."""
+    sys.stdout.write(json_terminal_safe(json.dumps(data, indent=2, ensure_ascii=False)) + "\n")
     sys.stdout.flush()
+
+
+def safe_markup(text: str, *, one_line: bool = False) -> str:
+    """Untrusted `text` for a rich markup string: controls escaped, `[tags]` printed literally."""
+    return escape(terminal_safe(text, one_line=one_line))

@@ -14,12 +14,12 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from orchestrator._terminal import terminal_safe
 from orchestrator.catalog import Catalog
 from orchestrator.cli import app
-from orchestrator.cli._common import AgentsDirOption, JsonOption, ProjectDirOption, print_json
+from orchestrator.cli._common import AgentsDirOption, JsonOption, ProjectDirOption, print_json, safe_markup
 from orchestrator.cli._task import TaskFileOption, task_text
 from orchestrator.errors import ConfigError, NotFound
 from orchestrator.phases import PhaseSpec, Pipeline, find_phase, load_pipeline
@@ -125,20 +125,20 @@ def _phase(pipeline: Pipeline, wanted: str | None, project_dir: Path) -> PhaseSp
 
 def _fail(*messages: str) -> None:
     for message in messages:
-        print(f"phasegraph: {message}", file=sys.stderr)
+        print(f"phasegraph: {terminal_safe(message, one_line=True)}", file=sys.stderr)
     raise typer.Exit(1)
 
 
 def _console() -> Console:
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    return Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160)
 
 
 def _print_route(route: Route, phase: PhaseSpec) -> None:
     console = _console()
     console.print(
-        f"[bold]{escape(phase.name)}[/] ({escape(phase.key)}, phase {escape(phase.label)}): "
-        f"primary [bold]{escape(route.primary or '-')}[/]"
-        + (f", with {escape(', '.join(route.collaborators))}" if route.collaborators else "")
+        f"[bold]{safe_markup(phase.name)}[/] ({safe_markup(phase.key)}, phase {safe_markup(phase.label)}): "
+        f"primary [bold]{safe_markup(route.primary or '-')}[/]"
+        + (f", with {safe_markup(', '.join(route.collaborators))}" if route.collaborators else "")
     )
     shown = [c for c in route.candidates if c.score > 0]
     if not shown:
@@ -159,7 +159,7 @@ def _print_route(route: Route, phase: PhaseSpec) -> None:
 def _candidate_row(rank: int, candidate: Candidate) -> list[str]:
     return [
         str(rank),
-        escape(candidate.id),
+        safe_markup(candidate.id),
         f"{candidate.score:g}",
         "" if candidate.priority is None else str(candidate.priority),
         candidate.tier,
@@ -171,31 +171,31 @@ def _reason(reason: Reason) -> str:
     shown = reason.pattern
     if reason.matched.lower() != reason.pattern.lower():
         shown = f"{reason.pattern} ~ {reason.matched}"
-    return escape(f"+{reason.points:g} {reason.trigger}: {shown}")
+    return safe_markup(f"+{reason.points:g} {reason.trigger}: {shown}")
 
 
 def _print_plan(pipeline: Pipeline, planned: list[PlannedPhase]) -> None:
     console = _console()
-    about = f": {escape(pipeline.description)}" if pipeline.description else ""
-    console.print(f"Pipeline [bold]{escape(pipeline.name)}[/]{about}")
+    about = f": {safe_markup(pipeline.description)}" if pipeline.description else ""
+    console.print(f"Pipeline [bold]{safe_markup(pipeline.name)}[/]{about}")
     table = Table(box=box.SIMPLE_HEAD)
     for column in ("phase", "gate", "agent", "role"):
         table.add_column(column, no_wrap=True)
     table.add_column("deliverables", overflow="fold")
     gates = {p.key: p.gate for p in pipeline.phases}
     for item in planned:
-        phase, gate = escape(f"{item.label} {item.phase}"), gates[item.phase]
+        phase, gate = safe_markup(f"{item.label} {item.phase}"), gates[item.phase]
         if item.primary is None:
-            table.add_row(phase, gate, "-", "", escape(item.message or ""), end_section=True)
+            table.add_row(phase, gate, "-", "", safe_markup(item.message or ""), end_section=True)
             continue
         agents = list(item.deliverables)
         for index, agent in enumerate(agents):
             table.add_row(
                 phase if index == 0 else "",
                 gate if index == 0 else "",
-                escape(agent),
+                safe_markup(agent),
                 "primary" if agent == item.primary else "collaborator",
-                escape("; ".join(item.deliverables[agent])),
+                safe_markup("; ".join(item.deliverables[agent])),
                 end_section=index == len(agents) - 1,
             )
     console.print(table)

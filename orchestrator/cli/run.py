@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -12,8 +13,15 @@ import typer
 from rich.console import Console
 
 from orchestrator._log import configure_logging
+from orchestrator._terminal import terminal_safe
 from orchestrator.cli import app
-from orchestrator.cli._common import AgentsDirOption, JsonOption, ProjectDirOption, print_json
+from orchestrator.cli._common import (
+    AgentsDirOption,
+    JsonOption,
+    ProjectDirOption,
+    print_json,
+    safe_markup,
+)
 from orchestrator.cli._progress import ProgressDisplay
 from orchestrator.cli._task import TaskFileOption, task_text
 from orchestrator.errors import ConfigError
@@ -27,7 +35,7 @@ if TYPE_CHECKING:
 runs_app = typer.Typer(help="List and inspect runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 ProviderOption = Annotated[
     str | None, typer.Option("--provider", help="openai | offline | replay | langchain (default: settings).")
@@ -132,17 +140,18 @@ def _finish(result: RunResult, as_json: bool, junit: Path | None = None) -> None
         print_json(result.model_dump(mode="json"))
     else:
         colour = {"completed": "green", "paused": "yellow"}.get(result.status, "red")
-        _err.print(f"[{colour}]{result.status}[/{colour}] {result.message}".rstrip(), highlight=False)
-        _err.print(f"artifacts: {result.run_dir}", highlight=False)
+        message = safe_markup(result.message, one_line=True)
+        _err.print(f"[{colour}]{result.status}[/{colour}] {message}".rstrip())
+        _err.print(f"artifacts: {terminal_safe(result.run_dir, one_line=True)}", markup=False)
         u = result.usage
         _err.print(
             f"usage: {u.calls} calls, {u.prompt_tokens} prompt + {u.completion_tokens} completion tokens, "
             f"${u.cost_usd:.4f}",
-            highlight=False,
+            markup=False,
         )
         if result.status == "paused":
             verb = "approve" if result.error_type == "AwaitingApproval" else "resume"
-            _err.print(f"continue with: phasegraph {verb} {result.run_id}", highlight=False)
+            _err.print(f"continue with: phasegraph {verb} {result.run_id}", markup=False)
     raise typer.Exit(exit_code(result))
 
 
@@ -355,10 +364,9 @@ def runs_list(
         return
     table = Table("run id", "status", "pipeline", "phases", "task")
     for row in rows:
-        table.add_row(
-            row["run_id"], row["status"], row["pipeline"], ",".join(row["phases"]), row["task"][:60]
-        )
-    Console().print(table)
+        cells = (row["run_id"], row["status"], row["pipeline"], ",".join(row["phases"]), row["task"][:60])
+        table.add_row(*(safe_markup(str(cell), one_line=True) for cell in cells))
+    Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160).print(table)
 
 
 @runs_app.command("show")
@@ -376,4 +384,4 @@ def runs_show(
     if as_json:
         print_json(result.model_dump(mode="json"))
     else:
-        Console().print(render_report(result), markup=False, highlight=False)
+        Console().print(terminal_safe(render_report(result)), markup=False, highlight=False, emoji=False)
