@@ -20,7 +20,7 @@ from typing import Any
 from langgraph.errors import GraphRecursionError
 
 from orchestrator._log import get_logger
-from orchestrator.artifacts import read_manifest, safe_join, write_manifest
+from orchestrator.artifacts import check_writable, read_manifest, safe_join, write_manifest
 from orchestrator.errors import (
     BudgetExceeded,
     ConfigError,
@@ -363,15 +363,15 @@ class Runner:
     async def start(self, opts: RunOptions) -> RunResult:
         """Start a new run and drive it until it ends or pauses."""
         from orchestrator.phases import load_pipeline
+        from orchestrator.project import project_dir as checked_project_dir
 
-        project_dir = opts.project_dir.resolve()
-        if not project_dir.is_dir():
-            raise ConfigError(f"--project-dir {opts.project_dir}: not a directory")
+        project_dir = checked_project_dir(opts.project_dir)
         run_id = check_run_id(opts.run_id) if opts.run_id else new_run_id()
         pipeline_name = opts.pipeline or self.settings.pipeline
         pipeline = load_pipeline(pipeline_name, project_dir=project_dir)
         keys = phase_keys(pipeline, opts.phases)
         out_dir = out_dir_for(self.settings, project_dir)
+        check_writable(out_dir, "--out" if self.settings.out_dir else "artifacts folder (--out)")
         outputs: dict[str, Any] = {}
         source = opts.from_artifacts or (run_dir_for(out_dir, opts.from_run) if opts.from_run else None)
         if source is not None:

@@ -17,12 +17,21 @@ AgentsDirOption = Annotated[
     typer.Option(
         "--agents-dir",
         help="Extra card folder, searched before the built-in catalogue (repeatable).",
-        file_okay=False,
     ),
 ]
+
+
+def _existing_project_dir(value: Path) -> Path:
+    """Every command refuses a --project-dir that is not a directory, in one line, before it starts."""
+    from orchestrator.project import project_dir
+
+    project_dir(value)
+    return value
+
+
 ProjectDirOption = Annotated[
     Path,
-    typer.Option("--project-dir", help="The project the task is about.", file_okay=False),
+    typer.Option("--project-dir", help="The project the task is about.", callback=_existing_project_dir),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 

@@ -21,9 +21,10 @@ from orchestrator.catalog import Catalog
 from orchestrator.cli import app
 from orchestrator.cli._common import AgentsDirOption, JsonOption, ProjectDirOption, print_json, safe_markup
 from orchestrator.cli._task import TaskFileOption, task_text
-from orchestrator.errors import ConfigError, NotFound
+from orchestrator.errors import NotFound
 from orchestrator.phases import PhaseSpec, Pipeline, find_phase, load_pipeline
 from orchestrator.project import ProjectSnapshot
+from orchestrator.project import project_dir as checked_project_dir
 from orchestrator.routing import (
     Candidate,
     PlannedPhase,
@@ -106,8 +107,7 @@ def _router(
 ) -> tuple[Router, Pipeline]:
     """One scan, one catalogue, one pipeline: everything a route or plan reads."""
     settings = load_settings()
-    if not project_dir.is_dir():
-        raise ConfigError(f"project directory {project_dir} does not exist or is not a directory")
+    project_dir = checked_project_dir(project_dir)
     chosen = load_pipeline(pipeline or settings.pipeline, project_dir=project_dir)
     catalog = Catalog.load([*(agents_dir or []), *settings.agents_dirs], project_dir=project_dir)
     return Router(catalog, ProjectSnapshot.scan(project_dir)), chosen

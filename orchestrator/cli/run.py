@@ -168,6 +168,10 @@ def _start(
     """Start a run from command-line options and exit with its documented code."""
     if opts.from_run and opts.from_artifacts:
         raise ConfigError("use either --from RUN_ID or --from-artifacts DIR, not both")
+    if junit is not None:
+        from orchestrator.artifacts import check_file_writable
+
+        check_file_writable(junit, "--junit")
     runner = _runner(_settings(**settings), quiet or as_json, as_json, langchain_model, record)
     _finish(_run(runner.start(opts), runner), as_json, junit)
 
