@@ -451,7 +451,7 @@ class Orchestrator:
         from orchestrator.project import project_dir as checked_project_dir
 
         root = checked_project_dir(Path(project_dir))
-        return Router(self.catalog(root), ProjectSnapshot.scan(root))
+        return Router(self.catalog(root).check(), ProjectSnapshot.scan(root))
 
     def _options(
         self,

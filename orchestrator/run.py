@@ -361,7 +361,9 @@ class Runner:
         self.on_call = on_call
 
     async def start(self, opts: RunOptions) -> RunResult:
-        """Start a new run and drive it until it ends or pauses."""
+        """Start a new run and drive it until it ends or pauses; every input is checked before
+        anything is written or any model is called."""
+        from orchestrator.catalog import Catalog
         from orchestrator.phases import load_pipeline
         from orchestrator.project import project_dir as checked_project_dir
 
@@ -370,6 +372,8 @@ class Runner:
         pipeline_name = opts.pipeline or self.settings.pipeline
         pipeline = load_pipeline(pipeline_name, project_dir=project_dir)
         keys = phase_keys(pipeline, opts.phases)
+        agents_dirs = [Path(d).resolve() for d in (*opts.agents_dirs, *self.settings.agents_dirs)]
+        catalog = Catalog.load(agents_dirs, project_dir=project_dir).check()
         out_dir = out_dir_for(self.settings, project_dir)
         check_writable(out_dir, "--out" if self.settings.out_dir else "artifacts folder (--out)")
         outputs: dict[str, Any] = {}
@@ -380,7 +384,7 @@ class Runner:
             "pipeline": pipeline_name,
             "project_dir": str(project_dir),
             "out_dir": str(out_dir),
-            "agents_dirs": [str(Path(d).resolve()) for d in (*opts.agents_dirs, *self.settings.agents_dirs)],
+            "agents_dirs": [str(d) for d in agents_dirs],
             "approval_gates": bool(
                 self.settings.approval_gates if opts.approval_gates is None else opts.approval_gates
             ),
@@ -390,7 +394,7 @@ class Runner:
             "phases": keys,
         }
         state = {"run_id": run_id, "task": opts.task, "phases": keys, "config": config, "outputs": outputs}
-        async with self._open(run_id, config, fresh=True, pipeline=pipeline) as session:
+        async with self._open(run_id, config, fresh=True, pipeline=pipeline, catalog=catalog) as session:
             session._event(
                 Event(
                     kind="run_started",
@@ -474,14 +478,26 @@ class Runner:
         return dict(values["config"])
 
     def _open(
-        self, run_id: str, config: dict[str, Any], *, fresh: bool = False, pipeline: Any = None
+        self,
+        run_id: str,
+        config: dict[str, Any],
+        *,
+        fresh: bool = False,
+        pipeline: Any = None,
+        catalog: Any = None,
     ) -> AbstractAsyncContextManager[Session]:
-        return _open_session(self, run_id, config, fresh=fresh, pipeline=pipeline)
+        return _open_session(self, run_id, config, fresh=fresh, pipeline=pipeline, catalog=catalog)
 
 
 @asynccontextmanager
 async def _open_session(
-    runner: Runner, run_id: str, config: dict[str, Any], *, fresh: bool, pipeline: Any = None
+    runner: Runner,
+    run_id: str,
+    config: dict[str, Any],
+    *,
+    fresh: bool,
+    pipeline: Any = None,
+    catalog: Any = None,
 ) -> AsyncIterator[Session]:
     from orchestrator._graph import RunContext, build_graph
     from orchestrator.catalog import Catalog
@@ -497,7 +513,8 @@ async def _open_session(
     project_dir = Path(config["project_dir"])
     out_dir = Path(config["out_dir"])
     run_dir = run_dir_for(out_dir, run_id)
-    catalog = Catalog.load([Path(d) for d in config["agents_dirs"]], project_dir=project_dir)
+    if catalog is None:
+        catalog = Catalog.load([Path(d) for d in config["agents_dirs"]], project_dir=project_dir)
     pipeline = pipeline or load_pipeline(config["pipeline"], project_dir=project_dir)
     snapshot = ProjectSnapshot.scan(project_dir)
     provider = runner._provider

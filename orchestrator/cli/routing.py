@@ -109,7 +109,7 @@ def _router(
     settings = load_settings()
     project_dir = checked_project_dir(project_dir)
     chosen = load_pipeline(pipeline or settings.pipeline, project_dir=project_dir)
-    catalog = Catalog.load([*(agents_dir or []), *settings.agents_dirs], project_dir=project_dir)
+    catalog = Catalog.load([*(agents_dir or []), *settings.agents_dirs], project_dir=project_dir).check()
     return Router(catalog, ProjectSnapshot.scan(project_dir)), chosen
 
 
