@@ -101,15 +101,18 @@ def test_a_write_that_fails_mid_run_ends_it_with_exit_2_and_no_traceback(
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    "command", [["verify", "--junit"], ["run", TASK, "--record"]], ids=["junit", "record"]
+)
 @pytest.mark.parametrize("kind", ["under a file", "is a directory"])
-def test_an_unwritable_junit_is_one_line_before_the_run(
-    run_cli: Any, project: Path, a_file: Path, tmp_path: Path, kind: str
+def test_an_unwritable_report_or_cassette_file_is_one_line_before_the_run(
+    run_cli: Any, project: Path, a_file: Path, tmp_path: Path, command: list[str], kind: str
 ) -> None:
-    junit = a_file / "verify.xml" if kind == "under a file" else tmp_path
+    path = a_file / "out.xml" if kind == "under a file" else tmp_path
     reason = "Not a directory" if kind == "under a file" else "Is a directory"
-    code, _, err = run_cli("verify", "--project-dir", str(project), "--junit", str(junit))
+    code, _, err = run_cli(*command, str(path), "--project-dir", str(project))
     assert code == 2
-    assert err == f"phasegraph: error: --junit {junit}: cannot write there ({reason})\n"
+    assert err == f"phasegraph: error: {command[-1]} {path}: cannot write there ({reason})\n"
     assert not (project / ".phasegraph").exists()
 
 

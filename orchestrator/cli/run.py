@@ -168,10 +168,11 @@ def _start(
     """Start a run from command-line options and exit with its documented code."""
     if opts.from_run and opts.from_artifacts:
         raise ConfigError("use either --from RUN_ID or --from-artifacts DIR, not both")
-    if junit is not None:
-        from orchestrator.artifacts import check_file_writable
+    from orchestrator.artifacts import check_file_writable
 
-        check_file_writable(junit, "--junit")
+    for flag, path in (("--junit", junit), ("--record", record)):
+        if path is not None:
+            check_file_writable(path, flag)
     runner = _runner(_settings(**settings), quiet or as_json, as_json, langchain_model, record)
     _finish(_run(runner.start(opts), runner), as_json, junit)
 
