@@ -44,6 +44,7 @@ _EXPORTS: dict[str, str] = {
     "GateFailed": "orchestrator.errors",
     "StepLimitReached": "orchestrator.errors",
     "UnsafePath": "orchestrator.errors",
+    "WriteFailed": "orchestrator.errors",
     "Settings": "orchestrator.settings",
     "load_card": "orchestrator.cards",
     "parse_card": "orchestrator.cards",
@@ -100,6 +101,7 @@ __all__ = [
     "UnsafePath",
     "Usage",
     "UsageLimits",
+    "WriteFailed",
     "load_card",
     "load_pipeline",
     "make_provider",
@@ -128,6 +130,7 @@ if TYPE_CHECKING:
         StepLimitReached,
         Truncated,
         UnsafePath,
+        WriteFailed,
     )
     from orchestrator.events import Event
     from orchestrator.orchestrator import Orchestrator, Plan

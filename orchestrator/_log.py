@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+
+from orchestrator._terminal import terminal_safe
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 _configured = False
@@ -24,6 +27,7 @@ def configure_logging(fmt: str = "auto", level: str = "warning", force: bool = F
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *([_terminal_safe_values] if pretty else []),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.WARNING)),
@@ -37,3 +41,8 @@ def get_logger(name: str) -> Any:
     """A structlog logger bound to `name`."""
     configure_logging()
     return structlog.get_logger(name)
+
+
+def _terminal_safe_values(logger: Any, method: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
+    """Escape control characters in text values: the console renderer prints them raw (JSON escapes them)."""
+    return {k: terminal_safe(v, one_line=True) if isinstance(v, str) else v for k, v in event.items()}

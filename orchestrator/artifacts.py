@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from orchestrator.deliverables import slug
-from orchestrator.errors import NotFound, UnsafePath
+from orchestrator.errors import NotFound, UnsafePath, WriteFailed
 from orchestrator.result import PhaseResult, RunResult
 
 MANIFEST = "manifest.json"
@@ -40,18 +40,57 @@ def safe_join(root: Path, *parts: str) -> Path:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Write `text` to `path` so a reader (or a crash) never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write `text` to `path` so a reader (or a crash) never sees half a file; `WriteFailed` if it cannot."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise WriteFailed(f"cannot write {path}: {_reason(exc)}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise WriteFailed(f"cannot write {path}: {_reason(exc)}") from None
         raise
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """Create `folder` and write a scratch file in it: a run finds out before it pays for a model call.
+
+    `what` names the folder in the error (`--out`).
+    """
+    reason = _cannot_write_in(folder)
+    if reason is not None:
+        raise WriteFailed(f"{what} {folder}: cannot write there ({reason})")
+
+
+def check_file_writable(path: Path, what: str) -> None:
+    """Like `check_writable`, for a file that will be written at `path` (`--junit`)."""
+    reason = "Is a directory" if path.is_dir() else _cannot_write_in(path.parent)
+    if reason is not None:
+        raise WriteFailed(f"{what} {path}: cannot write there ({reason})")
+
+
+def _cannot_write_in(folder: Path) -> str | None:
+    """Why no file can be created in `folder` (created if missing), or None when one can."""
+    if folder.exists() and not folder.is_dir():
+        return "Not a directory"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder, prefix=".phasegraph-check-"):
+            return None
+    except OSError as exc:
+        return _reason(exc)
+
+
+def _reason(exc: OSError) -> str:
+    """`Permission denied`, `Not a directory`, `No space left on device`: the OS's words, no traceback."""
+    return exc.strerror or type(exc).__name__
 
 
 def deliverable_relpath(phase: str, agent: str, name: str) -> str:

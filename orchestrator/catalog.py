@@ -193,6 +193,26 @@ class Catalog:
                     chosen[agent_id] = card
         return cls(chosen.values(), problems=problems, overrides=overrides, dirs=searched)
 
+    def check(self) -> Catalog:
+        """This catalogue, or `CardError` (`PATH:LINE: message`) for its first card that could not load.
+
+        Loading collects problems so that `agents list` and `agents lint` can show them all;
+        whatever routes (run, verify, plan, route) calls this first, because routing around
+        a card the user wrote would pick other agents and spend money without a word. A file
+        in a card folder that is not meant as a card is left out by its name (`_draft.md`,
+        `README.md`; see `is_card_file`).
+        """
+        errors = [p for p in self.problems if p.severity == "error"]
+        if not errors:
+            return self
+        first = errors[0]
+        more = f" ({len(errors) - 1} more: `phasegraph agents lint`)" if len(errors) > 1 else ""
+        raise CardError(
+            f"{first.message} — fix it, or name it _{Path(first.path).name} to leave it out{more}",
+            first.path,
+            first.line,
+        )
+
     # -- lookup ------------------------------------------------------------
 
     def _build_aliases(self) -> dict[str, str]:

@@ -71,7 +71,7 @@ async def open_persistence(url: str | None, project_dir: Path) -> AsyncIterator[
                 f"checkpoint_url: unsupported URL {describe(url, project_dir)!r} "
                 "(use postgresql://... or sqlite:///path)"
             )
-        path = Path(url.split(":///", 1)[1]) if url else project_dir / DEFAULT_STATE
+        path = _sqlite_path(url, project_dir)
         pers = await stack.enter_async_context(_shared_sqlite(path))
         yield pers
 
@@ -132,3 +132,13 @@ async def _open_sqlite_file(path: Path) -> _SharedSqlite:
         await stack.aclose()
         raise
     return _SharedSqlite(Persistence(saver, None, str(path)), stack)
+
+
+def _sqlite_path(url: str | None, project_dir: Path) -> Path:
+    """The SQLite file of `sqlite:///path`; a relative path is relative to the project, like the default."""
+    if not url:
+        return project_dir / DEFAULT_STATE
+    if not url.startswith("sqlite:///"):
+        raise ConfigError(f"checkpoint_url: {url!r}: use sqlite:///relative/path or sqlite:////absolute/path")
+    path = Path(url.removeprefix("sqlite:///"))
+    return path if path.is_absolute() or str(path) == ":memory:" else project_dir / path

@@ -119,6 +119,10 @@ class UnsafePath(PhasegraphError):
     """A path would have escaped the run folder; it was refused."""
 
 
+class WriteFailed(PhasegraphError):
+    """A file could not be written: no permission, a file where a folder should be, a full disk."""
+
+
 EXIT_CODES: dict[str, int] = {
     "completed": 0,
     "gate_failed": 1,

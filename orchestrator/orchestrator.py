@@ -448,11 +448,10 @@ class Orchestrator:
 
     def _router(self, project_dir: PathLike) -> Router:
         from orchestrator.project import ProjectSnapshot
+        from orchestrator.project import project_dir as checked_project_dir
 
-        root = Path(project_dir)
-        if not root.is_dir():
-            raise ConfigError(f"project_dir {project_dir}: not a directory")
-        return Router(self.catalog(root), ProjectSnapshot.scan(root))
+        root = checked_project_dir(Path(project_dir))
+        return Router(self.catalog(root).check(), ProjectSnapshot.scan(root))
 
     def _options(
         self,
@@ -539,7 +538,11 @@ class Orchestrator:
 
 
 async def _verified(runner: Runner, opts: RunOptions, junit: PathLike | None) -> RunResult:
-    """Start a verify-only run and write its JUnit report when asked."""
+    """Start a verify-only run and write its JUnit report when asked (checked before the run)."""
+    if junit is not None:
+        from orchestrator.artifacts import check_file_writable
+
+        check_file_writable(Path(junit), "junit")
     result = await runner.start(opts)
     if junit is not None:
         from orchestrator.junit import write_junit

@@ -165,6 +165,13 @@ class _PathIndex:
         return self.folded[kind]
 
 
+def project_dir(path: Path) -> Path:
+    """`path` resolved when it is a directory; otherwise the one error every entry point gives."""
+    if not path.is_dir():
+        raise ConfigError(f"--project-dir {path}: not a directory")
+    return path.resolve()
+
+
 class ProjectSnapshot(BaseModel):
     """What the project holds, as far as routing and prompts need to know."""
 
@@ -190,10 +197,7 @@ class ProjectSnapshot(BaseModel):
     @classmethod
     def scan(cls, root: Path, *, max_files: int = 100_000) -> ProjectSnapshot:
         """Walk `root` once (sorted, `.gitignore` honoured) and read its manifests and source heads."""
-        base = Path(root).expanduser()
-        if not base.is_dir():
-            raise ConfigError(f"project directory {root} does not exist or is not a directory")
-        base = base.resolve()
+        base = project_dir(Path(root).expanduser())
         files, truncated, warnings = _walk(str(base), max_files)
         declared = Declared(warnings=warnings)
         layout = _Layout(files)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from langgraph.errors import GraphRecursionError
 
 from orchestrator._log import get_logger
-from orchestrator.artifacts import read_manifest, safe_join, write_manifest
+from orchestrator.artifacts import check_writable, read_manifest, safe_join, write_manifest
 from orchestrator.errors import (
     BudgetExceeded,
     ConfigError,
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from orchestrator.journal import CallJournal
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,80}$")
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+"""Control characters other than tab, newline and CR (C0, DEL, C1), and lone surrogates."""
 log = get_logger("phasegraph.run")
 
 
@@ -59,6 +61,38 @@ class RunOptions:
     """Take earlier phases' deliverables from this run's artifacts."""
     from_artifacts: Path | None = None
     """Take earlier phases' deliverables from this artifacts folder."""
+
+    def __post_init__(self) -> None:
+        check_task(self.task)
+
+
+def check_task(task: object, source: str = "task") -> str:
+    """`task` if it is text a run can use; `ConfigError` naming `source` and the position otherwise.
+
+    Every way into a run (CLI, `Orchestrator`, stepping) builds a `RunOptions`, so this is
+    the one check: an empty task would run the whole pipeline on nothing, and control
+    characters (NUL, ESC, ...) or undecodable bytes are never meant as a task: PostgreSQL
+    refuses NUL, and ESC sequences would reach terminals.
+    """
+    if not isinstance(task, str):
+        raise ConfigError(f"{source}: expected text, got {type(task).__name__}")
+    if not task.strip():
+        raise ConfigError(f"{source}: empty (or only whitespace); describe the change you want")
+    bad = _NOT_TEXT.search(task)
+    if bad is not None:
+        at, code = bad.start(), ord(bad.group())
+        line = task.count("\n", 0, at) + 1
+        column = at - task.rfind("\n", 0, at)
+        if 0xDC80 <= code <= 0xDCFF:
+            what = f"byte 0x{code - 0xDC00:02X} that is not UTF-8"
+        elif 0xD800 <= code <= 0xDFFF:
+            what = f"lone surrogate U+{code:04X}"
+        else:
+            what = f"control character U+{code:04X}"
+        raise ConfigError(
+            f"{source}: {what} at line {line}, column {column} (character {at + 1}); a task is plain text"
+        )
+    return task
 
 
 def new_run_id() -> str:
@@ -338,17 +372,21 @@ class Runner:
         self.on_call = on_call
 
     async def start(self, opts: RunOptions) -> RunResult:
-        """Start a new run and drive it until it ends or pauses."""
+        """Start a new run and drive it until it ends or pauses; every input is checked before
+        anything is written or any model is called."""
+        from orchestrator.catalog import Catalog
         from orchestrator.phases import load_pipeline
+        from orchestrator.project import project_dir as checked_project_dir
 
-        project_dir = opts.project_dir.resolve()
-        if not project_dir.is_dir():
-            raise ConfigError(f"--project-dir {opts.project_dir}: not a directory")
+        project_dir = checked_project_dir(opts.project_dir)
         run_id = check_run_id(opts.run_id) if opts.run_id else new_run_id()
         pipeline_name = opts.pipeline or self.settings.pipeline
         pipeline = load_pipeline(pipeline_name, project_dir=project_dir)
         keys = phase_keys(pipeline, opts.phases)
+        agents_dirs = [Path(d).resolve() for d in (*opts.agents_dirs, *self.settings.agents_dirs)]
+        catalog = Catalog.load(agents_dirs, project_dir=project_dir).check()
         out_dir = out_dir_for(self.settings, project_dir)
+        check_writable(out_dir, "--out" if self.settings.out_dir else "artifacts folder (--out)")
         outputs: dict[str, Any] = {}
         source = opts.from_artifacts or (run_dir_for(out_dir, opts.from_run) if opts.from_run else None)
         if source is not None:
@@ -357,7 +395,7 @@ class Runner:
             "pipeline": pipeline_name,
             "project_dir": str(project_dir),
             "out_dir": str(out_dir),
-            "agents_dirs": [str(Path(d).resolve()) for d in (*opts.agents_dirs, *self.settings.agents_dirs)],
+            "agents_dirs": [str(d) for d in agents_dirs],
             "approval_gates": bool(
                 self.settings.approval_gates if opts.approval_gates is None else opts.approval_gates
             ),
@@ -367,7 +405,7 @@ class Runner:
             "phases": keys,
         }
         state = {"run_id": run_id, "task": opts.task, "phases": keys, "config": config, "outputs": outputs}
-        async with self._open(run_id, config, fresh=True, pipeline=pipeline) as session:
+        async with self._open(run_id, config, fresh=True, pipeline=pipeline, catalog=catalog) as session:
             session._event(
                 Event(
                     kind="run_started",
@@ -451,14 +489,26 @@ class Runner:
         return dict(values["config"])
 
     def _open(
-        self, run_id: str, config: dict[str, Any], *, fresh: bool = False, pipeline: Any = None
+        self,
+        run_id: str,
+        config: dict[str, Any],
+        *,
+        fresh: bool = False,
+        pipeline: Any = None,
+        catalog: Any = None,
     ) -> AbstractAsyncContextManager[Session]:
-        return _open_session(self, run_id, config, fresh=fresh, pipeline=pipeline)
+        return _open_session(self, run_id, config, fresh=fresh, pipeline=pipeline, catalog=catalog)
 
 
 @asynccontextmanager
 async def _open_session(
-    runner: Runner, run_id: str, config: dict[str, Any], *, fresh: bool, pipeline: Any = None
+    runner: Runner,
+    run_id: str,
+    config: dict[str, Any],
+    *,
+    fresh: bool,
+    pipeline: Any = None,
+    catalog: Any = None,
 ) -> AsyncIterator[Session]:
     from orchestrator._graph import RunContext, build_graph
     from orchestrator.catalog import Catalog
@@ -475,7 +525,8 @@ async def _open_session(
     project_dir = Path(config["project_dir"])
     out_dir = Path(config["out_dir"])
     run_dir = run_dir_for(out_dir, run_id)
-    catalog = Catalog.load([Path(d) for d in config["agents_dirs"]], project_dir=project_dir)
+    if catalog is None:
+        catalog = Catalog.load([Path(d) for d in config["agents_dirs"]], project_dir=project_dir)
     pipeline = pipeline or load_pipeline(config["pipeline"], project_dir=project_dir)
     snapshot = ProjectSnapshot.scan(project_dir)
     provider = runner._provider

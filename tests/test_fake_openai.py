@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -280,14 +281,27 @@ def test_latency_jitter_stays_within_its_band() -> None:
 
 
 async def test_concurrent_requests_are_served_in_parallel() -> None:
-    with FakeOpenAI(FaultConfig(latency_ms=300)) as fake:
-        async with openai.AsyncOpenAI(base_url=fake.base_url, api_key="t", max_retries=0) as c:
-            started = time.monotonic()
-            await asyncio.gather(
-                *(c.chat.completions.create(model="m", messages=MESSAGES) for _ in range(50))
-            )
-            elapsed = time.monotonic() - started
-    assert elapsed < 0.3 * 3
+    """Every request hangs until the server is stopped, so all of them being open at once in the
+    server's own log proves they are served side by side; a serial server never gets past one."""
+    requests = 50
+    with FakeOpenAI(FaultConfig(rate_hang=1.0, hang_s=600)) as fake:
+        async with openai.AsyncOpenAI(base_url=fake.base_url, api_key="t", max_retries=0, timeout=600) as c:
+            calls = [
+                asyncio.create_task(c.chat.completions.create(model="m", messages=MESSAGES))
+                for _ in range(requests)
+            ]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_all_open(fake, requests), timeout=120)
+            open_at_once = sum(r.t_end is None for r in fake.requests)
+            await asyncio.to_thread(fake.stop)
+            await asyncio.gather(*calls, return_exceptions=True)
+    assert open_at_once == requests
+
+
+async def _all_open(fake: FakeOpenAI, count: int) -> None:
+    """Return once `count` requests are in the server's hands and none has been answered."""
+    while sum(r.t_end is None for r in fake.requests) < count:
+        await asyncio.sleep(0.01)
 
 
 async def test_array_items_cycle_through_enum_values(server: FakeOpenAI) -> None:

@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+from orchestrator._terminal import terminal_safe
 from orchestrator.errors import PhasegraphError
 
 app = typer.Typer(
@@ -38,7 +39,7 @@ def main() -> None:
     try:
         app()
     except PhasegraphError as exc:
-        print(f"phasegraph: error: {exc}", file=sys.stderr)
+        print(f"phasegraph: error: {terminal_safe(str(exc), one_line=True)}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         print("phasegraph: interrupted", file=sys.stderr)

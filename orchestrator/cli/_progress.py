@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
+from orchestrator.cli._common import safe_markup
 from orchestrator.events import Event
 
 _MARKS = {
@@ -28,6 +28,8 @@ _MARKS = {
     "awaiting_approval": "[yellow]⏸[/yellow]",
     "run_finished": "[bold]■[/bold]",
 }
+_HEADLINE = 120
+"""Characters of the task the run_started line shows: a task can be a 200 KB spec."""
 _LIVE_QUIET = frozenset({"deliverable_written", "phase_started", "run_started", "run_finished"})
 """Kinds the live view shows in its rows instead of as scrolling lines."""
 
@@ -62,17 +64,18 @@ class ProgressDisplay:
             self._progress = None
 
     def _line(self, event: Event) -> None:
-        where = f"[dim]{escape(event.phase)}[/dim] " if event.phase else ""
-        who = f"[bold]{escape(event.agent)}[/bold] " if event.agent and event.kind != "handoff" else ""
-        text = f"{_MARKS[event.kind]} {where}{who}{escape(event.message)}"
+        where = f"[dim]{safe_markup(event.phase)}[/dim] " if event.phase else ""
+        who = f"[bold]{safe_markup(event.agent)}[/bold] " if event.agent and event.kind != "handoff" else ""
+        message = _headline(event.message) if event.kind == "run_started" else event.message
+        text = f"{_MARKS[event.kind]} {where}{who}{safe_markup(message, one_line=True)}"
         target = self._progress.console if self._progress is not None else self.console
-        target.print(text, markup=True, highlight=False, soft_wrap=True)
+        target.print(text, markup=True, emoji=False, highlight=False, soft_wrap=True)
 
     def _live(self, event: Event) -> None:
         progress = self._started(event)
         phase = self._phases.get(event.phase or "")
         if event.kind == "phase_started" and event.phase:
-            task = progress.add_task(escape(event.message or event.phase), total=None, detail="routing")
+            task = progress.add_task(safe_markup(event.message or event.phase), total=None, detail="routing")
             self._phases[event.phase] = _PhaseRow(task)
         elif phase is None:
             pass
@@ -87,7 +90,9 @@ class ProgressDisplay:
             progress.update(phase.task, total=1, completed=1)
             self._detail(phase, "done")
         elif event.kind == "gate_failed":
-            progress.update(phase.task, total=1, completed=1, description=f"[red]{escape(event.phase or '')}")
+            progress.update(
+                phase.task, total=1, completed=1, description=f"[red]{safe_markup(event.phase or '')}"
+            )
             self._detail(phase, "gate failed")
         elif event.kind == "awaiting_approval":
             self._detail(phase, "waiting for approval")
@@ -114,7 +119,7 @@ class ProgressDisplay:
             )
             self._progress.start()
             self._run_row = self._progress.add_task(
-                f"[bold]run {escape(event.run_id)}[/bold]", total=None, detail="starting"
+                f"[bold]run {safe_markup(event.run_id)}[/bold]", total=None, detail="starting"
             )
         return self._progress
 
@@ -124,5 +129,12 @@ class ProgressDisplay:
         if len(phase.agents) > 1:
             agents += f" +{len(phase.agents) - 1}"
         self._progress.update(
-            phase.task, detail=f"{escape(agents)} · {phase.deliverables} deliverables · {state}"
+            phase.task, detail=f"{safe_markup(agents)} · {phase.deliverables} deliverables · {state}"
         )
+
+
+def _headline(task: str) -> str:
+    """The task's first line, at most `_HEADLINE` characters, with `…` when there is more."""
+    text = task.strip()
+    first = text.split("\n", 1)[0][:_HEADLINE]
+    return first if first == text else first.rstrip() + " …"

@@ -14,13 +14,13 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from orchestrator._terminal import terminal_safe
 from orchestrator.cards import AgentCard, load_card
 from orchestrator.catalog import Catalog
 from orchestrator.cli import app
-from orchestrator.cli._common import AgentsDirOption, JsonOption, ProjectDirOption, print_json
+from orchestrator.cli._common import AgentsDirOption, JsonOption, ProjectDirOption, print_json, safe_markup
 from orchestrator.errors import NotFound
 from orchestrator.settings import load_settings
 
@@ -38,7 +38,7 @@ def _catalog(agents_dir: list[Path] | None, project_dir: Path) -> Catalog:
 
 def _console() -> Console:
     """Terminal width on a terminal; wide enough for whole rows when piped or captured."""
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    return Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160)
 
 
 def _is_path(arg: str) -> bool:
@@ -65,12 +65,12 @@ def list_cards(
     table.add_column("source", overflow="fold")
     for card in catalog:
         table.add_row(
-            card.id,
-            escape(card.name),
+            safe_markup(card.id),
+            safe_markup(card.name),
             "" if card.priority is None else str(card.priority),
-            escape(card.version or ""),
-            escape(card.status or ""),
-            escape(card.source),
+            safe_markup(card.version or ""),
+            safe_markup(card.status or ""),
+            safe_markup(card.source),
         )
     console.print(table)
     errors = sum(1 for p in catalog.problems if p.severity == "error")
@@ -134,7 +134,7 @@ def lint_cards(
         print_json([p.model_dump() for p in problems])
     else:
         for problem in problems:
-            typer.echo(f"{problem.path}:{problem.line}: {problem.severity}: {problem.message}")
+            typer.echo(terminal_safe(f"{problem.path}:{problem.line}: {problem.severity}: {problem.message}"))
         warnings = len(problems) - errors
         typer.echo(f"{len(catalog)} cards: {errors} error(s), {warnings} warning(s)", err=True)
     raise typer.Exit(1 if errors else 0)
@@ -144,28 +144,28 @@ def _render(card: AgentCard, catalog: Catalog | None) -> None:
     """A readable view of one card for people (the JSON view is for programs)."""
     console = _console()
     facts = [
-        f"id [bold]{escape(card.id)}[/bold]",
+        f"id [bold]{safe_markup(card.id)}[/bold]",
         f"priority {card.priority if card.priority is not None else '-'}",
-        f"version {escape(card.version or '-')}",
-        f"status {escape(card.status or '-')}",
+        f"version {safe_markup(card.version or '-')}",
+        f"status {safe_markup(card.status or '-')}",
         f"format {card.format}",
     ]
-    console.print(f"[bold]{escape(card.name)}[/bold]")
+    console.print(f"[bold]{safe_markup(card.name)}[/bold]")
     console.print("  ".join(facts))
-    console.print(f"[dim]{escape(card.source)}[/dim]")
+    console.print(f"[dim]{safe_markup(card.source)}[/dim]")
     if card.purpose:
         console.print()
-        console.print(escape(card.purpose))
+        console.print(safe_markup(card.purpose))
     if card.competencies:
-        console.print(f"\n[bold]Competencies[/bold]  {escape(', '.join(card.competencies))}")
+        console.print(f"\n[bold]Competencies[/bold]  {safe_markup(', '.join(card.competencies))}")
     if card.tech_stack:
-        console.print(f"[bold]Tech stack[/bold]  {escape(', '.join(card.tech_stack))}")
+        console.print(f"[bold]Tech stack[/bold]  {safe_markup(', '.join(card.tech_stack))}")
     if card.triggers:
         table = Table(
             title="Triggers", title_justify="left", show_header=False, box=None, padding=(0, 2, 0, 0)
         )
         for kind, patterns in card.triggers.items():
-            table.add_row(kind, escape(", ".join(patterns)))
+            table.add_row(kind, safe_markup(", ".join(patterns)))
         console.print()
         console.print(table)
     if card.collaborators:
@@ -179,17 +179,17 @@ def _render(card: AgentCard, catalog: Catalog | None) -> None:
                 who = f"{who} ({', '.join(members) or 'no agent'})"
             elif catalog is not None and catalog.find(collaborator.id) is None:
                 who = f"{who} (not in the catalogue)"
-            table.add_row(escape(who), collaborator.kind, escape(collaborator.note))
+            table.add_row(safe_markup(who), collaborator.kind, safe_markup(collaborator.note))
         console.print()
         console.print(table)
     if card.deliverables:
         console.print("\n[bold]Deliverables[/bold]")
         for label, items in card.deliverables.items():
             name = card.phase_names.get(label)
-            console.print(f"  Phase {label}{f' ({escape(name)})' if name else ''}")
+            console.print(f"  Phase {label}{f' ({safe_markup(name)})' if name else ''}")
             for item in items:
-                console.print(f"    - {escape(item)}")
+                console.print(f"    - {safe_markup(item)}")
     if card.sections:
-        console.print(f"\n[bold]Sections[/bold]  {escape(', '.join(card.sections))}")
+        console.print(f"\n[bold]Sections[/bold]  {safe_markup(', '.join(card.sections))}")
     for warning in card.warnings:
-        console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+        console.print(f"[yellow]warning:[/yellow] {safe_markup(warning)}")

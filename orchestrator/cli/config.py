@@ -15,11 +15,10 @@ from typing import Any
 from pydantic import AliasChoices
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from orchestrator.cli import app
-from orchestrator.cli._common import JsonOption, print_json
+from orchestrator.cli._common import JsonOption, print_json, safe_markup
 from orchestrator.settings import Settings, load_settings, masked
 
 
@@ -35,8 +34,8 @@ def config_command(as_json: JsonOption = False) -> None:
     table.add_column("value", overflow="fold")
     table.add_column("environment variables", overflow="fold")
     for name, value in data.items():
-        table.add_row(name, escape(_shown(value)), " ".join(env_names(name)))
-    Console(highlight=False, width=None if sys.stdout.isatty() else 160).print(table)
+        table.add_row(name, safe_markup(_shown(value)), " ".join(env_names(name)))
+    Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160).print(table)
 
 
 def env_names(field: str) -> list[str]:

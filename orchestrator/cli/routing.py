@@ -14,15 +14,17 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from orchestrator._terminal import terminal_safe
 from orchestrator.catalog import Catalog
 from orchestrator.cli import app
-from orchestrator.cli._common import AgentsDirOption, JsonOption, ProjectDirOption, print_json
-from orchestrator.errors import ConfigError, NotFound
+from orchestrator.cli._common import AgentsDirOption, JsonOption, ProjectDirOption, print_json, safe_markup
+from orchestrator.cli._task import TaskFileOption, task_text
+from orchestrator.errors import NotFound
 from orchestrator.phases import PhaseSpec, Pipeline, find_phase, load_pipeline
 from orchestrator.project import ProjectSnapshot
+from orchestrator.project import project_dir as checked_project_dir
 from orchestrator.routing import (
     Candidate,
     PlannedPhase,
@@ -35,7 +37,9 @@ from orchestrator.routing import (
 )
 from orchestrator.settings import load_settings
 
-TaskArgument = Annotated[str, typer.Argument(metavar="TASK", help="The task, in plain words.")]
+TaskArgument = Annotated[
+    str | None, typer.Argument(metavar="TASK", help="The task, in plain words (or --task-file).")
+]
 PipelineOption = Annotated[
     str | None,
     typer.Option("--pipeline", help="Pipeline name (phases/pipelines/NAME.yaml); default from settings."),
@@ -51,7 +55,8 @@ ApprovalGatesOption = Annotated[
 
 @app.command("route")
 def route_command(
-    task: TaskArgument,
+    task: TaskArgument = None,
+    task_file: TaskFileOption = None,
     project_dir: ProjectDirOption = Path("."),
     phase: PhaseOption = None,
     agents_dir: AgentsDirOption = None,
@@ -59,9 +64,10 @@ def route_command(
     json_output: JsonOption = False,
 ) -> None:
     """Score every agent for TASK in one phase and show why; exit 1 when no agent fits."""
+    text = task_text(task, task_file)
     router, chosen = _router(agents_dir, project_dir, pipeline)
     spec = _phase(chosen, phase, project_dir)
-    route = router.route(task, spec)
+    route = router.route(text, spec)
     if json_output:
         print_json(route.model_dump(mode="json"))
     else:
@@ -73,7 +79,8 @@ def route_command(
 
 @app.command("plan")
 def plan_command(
-    task: TaskArgument,
+    task: TaskArgument = None,
+    task_file: TaskFileOption = None,
     project_dir: ProjectDirOption = Path("."),
     pipeline: PipelineOption = None,
     agents_dir: AgentsDirOption = None,
@@ -81,10 +88,11 @@ def plan_command(
     json_output: JsonOption = False,
 ) -> None:
     """The whole run for TASK, phase by phase, with no model call; exit 1 when a phase has no agent."""
+    text = task_text(task, task_file)
     router, chosen = _router(agents_dir, project_dir, pipeline)
     if approval_gates or load_settings().approval_gates:
         chosen = chosen.with_approval_gates()
-    planned = plan(router, task, chosen)
+    planned = plan(router, text, chosen)
     if json_output:
         print_json(plan_json(chosen, planned))
     else:
@@ -99,10 +107,9 @@ def _router(
 ) -> tuple[Router, Pipeline]:
     """One scan, one catalogue, one pipeline: everything a route or plan reads."""
     settings = load_settings()
-    if not project_dir.is_dir():
-        raise ConfigError(f"project directory {project_dir} does not exist or is not a directory")
+    project_dir = checked_project_dir(project_dir)
     chosen = load_pipeline(pipeline or settings.pipeline, project_dir=project_dir)
-    catalog = Catalog.load([*(agents_dir or []), *settings.agents_dirs], project_dir=project_dir)
+    catalog = Catalog.load([*(agents_dir or []), *settings.agents_dirs], project_dir=project_dir).check()
     return Router(catalog, ProjectSnapshot.scan(project_dir)), chosen
 
 
@@ -118,20 +125,20 @@ def _phase(pipeline: Pipeline, wanted: str | None, project_dir: Path) -> PhaseSp
 
 def _fail(*messages: str) -> None:
     for message in messages:
-        print(f"phasegraph: {message}", file=sys.stderr)
+        print(f"phasegraph: {terminal_safe(message, one_line=True)}", file=sys.stderr)
     raise typer.Exit(1)
 
 
 def _console() -> Console:
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    return Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160)
 
 
 def _print_route(route: Route, phase: PhaseSpec) -> None:
     console = _console()
     console.print(
-        f"[bold]{escape(phase.name)}[/] ({escape(phase.key)}, phase {escape(phase.label)}): "
-        f"primary [bold]{escape(route.primary or '-')}[/]"
-        + (f", with {escape(', '.join(route.collaborators))}" if route.collaborators else "")
+        f"[bold]{safe_markup(phase.name)}[/] ({safe_markup(phase.key)}, phase {safe_markup(phase.label)}): "
+        f"primary [bold]{safe_markup(route.primary or '-')}[/]"
+        + (f", with {safe_markup(', '.join(route.collaborators))}" if route.collaborators else "")
     )
     shown = [c for c in route.candidates if c.score > 0]
     if not shown:
@@ -152,7 +159,7 @@ def _print_route(route: Route, phase: PhaseSpec) -> None:
 def _candidate_row(rank: int, candidate: Candidate) -> list[str]:
     return [
         str(rank),
-        escape(candidate.id),
+        safe_markup(candidate.id),
         f"{candidate.score:g}",
         "" if candidate.priority is None else str(candidate.priority),
         candidate.tier,
@@ -164,31 +171,31 @@ def _reason(reason: Reason) -> str:
     shown = reason.pattern
     if reason.matched.lower() != reason.pattern.lower():
         shown = f"{reason.pattern} ~ {reason.matched}"
-    return escape(f"+{reason.points:g} {reason.trigger}: {shown}")
+    return safe_markup(f"+{reason.points:g} {reason.trigger}: {shown}")
 
 
 def _print_plan(pipeline: Pipeline, planned: list[PlannedPhase]) -> None:
     console = _console()
-    about = f": {escape(pipeline.description)}" if pipeline.description else ""
-    console.print(f"Pipeline [bold]{escape(pipeline.name)}[/]{about}")
+    about = f": {safe_markup(pipeline.description)}" if pipeline.description else ""
+    console.print(f"Pipeline [bold]{safe_markup(pipeline.name)}[/]{about}")
     table = Table(box=box.SIMPLE_HEAD)
     for column in ("phase", "gate", "agent", "role"):
         table.add_column(column, no_wrap=True)
     table.add_column("deliverables", overflow="fold")
     gates = {p.key: p.gate for p in pipeline.phases}
     for item in planned:
-        phase, gate = escape(f"{item.label} {item.phase}"), gates[item.phase]
+        phase, gate = safe_markup(f"{item.label} {item.phase}"), gates[item.phase]
         if item.primary is None:
-            table.add_row(phase, gate, "-", "", escape(item.message or ""), end_section=True)
+            table.add_row(phase, gate, "-", "", safe_markup(item.message or ""), end_section=True)
             continue
         agents = list(item.deliverables)
         for index, agent in enumerate(agents):
             table.add_row(
                 phase if index == 0 else "",
                 gate if index == 0 else "",
-                escape(agent),
+                safe_markup(agent),
                 "primary" if agent == item.primary else "collaborator",
-                escape("; ".join(item.deliverables[agent])),
+                safe_markup("; ".join(item.deliverables[agent])),
                 end_section=index == len(agents) - 1,
             )
     console.print(table)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -12,9 +13,17 @@ import typer
 from rich.console import Console
 
 from orchestrator._log import configure_logging
+from orchestrator._terminal import terminal_safe
 from orchestrator.cli import app
-from orchestrator.cli._common import AgentsDirOption, JsonOption, ProjectDirOption, print_json
+from orchestrator.cli._common import (
+    AgentsDirOption,
+    JsonOption,
+    ProjectDirOption,
+    print_json,
+    safe_markup,
+)
 from orchestrator.cli._progress import ProgressDisplay
+from orchestrator.cli._task import TaskFileOption, task_text
 from orchestrator.errors import ConfigError
 from orchestrator.orchestrator import VERIFY_TASK
 from orchestrator.result import RunResult
@@ -26,7 +35,7 @@ if TYPE_CHECKING:
 runs_app = typer.Typer(help="List and inspect runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 ProviderOption = Annotated[
     str | None, typer.Option("--provider", help="openai | offline | replay | langchain (default: settings).")
@@ -138,17 +147,18 @@ def _finish(result: RunResult, as_json: bool, junit: Path | None = None) -> None
         print_json(result.model_dump(mode="json"))
     else:
         colour = {"completed": "green", "paused": "yellow"}.get(result.status, "red")
-        _err.print(f"[{colour}]{result.status}[/{colour}] {result.message}".rstrip(), highlight=False)
-        _err.print(f"artifacts: {result.run_dir}", highlight=False)
+        message = safe_markup(result.message, one_line=True)
+        _err.print(f"[{colour}]{result.status}[/{colour}] {message}".rstrip())
+        _err.print(f"artifacts: {terminal_safe(result.run_dir, one_line=True)}", markup=False)
         u = result.usage
         _err.print(
             f"usage: {u.calls} calls, {u.prompt_tokens} prompt + {u.completion_tokens} completion tokens, "
             f"${u.cost_usd:.4f}",
-            highlight=False,
+            markup=False,
         )
         if result.status == "paused":
             verb = "approve" if result.error_type == "AwaitingApproval" else "resume"
-            _err.print(f"continue with: phasegraph {verb} {result.run_id}", highlight=False)
+            _err.print(f"continue with: phasegraph {verb} {result.run_id}", markup=False)
     raise typer.Exit(exit_code(result))
 
 
@@ -165,13 +175,21 @@ def _start(
     """Start a run from command-line options and exit with its documented code."""
     if opts.from_run and opts.from_artifacts:
         raise ConfigError("use either --from RUN_ID or --from-artifacts DIR, not both")
+    from orchestrator.artifacts import check_file_writable
+
+    for flag, path in (("--junit", junit), ("--record", record)):
+        if path is not None:
+            check_file_writable(path, flag)
     runner = _runner(_settings(**settings), quiet or as_json, as_json, langchain_model, record)
     _finish(_run(runner.start(opts), runner), as_json, junit)
 
 
 @app.command()
 def run(
-    task: Annotated[str, typer.Argument(help="The software task, in words.")],
+    task: Annotated[
+        str | None, typer.Argument(metavar="TASK", help="The software task, in words (or --task-file).")
+    ] = None,
+    task_file: TaskFileOption = None,
     project_dir: ProjectDirOption = Path("."),
     pipeline: Annotated[
         str | None, typer.Option("--pipeline", help="Pipeline name (default, full, ...).")
@@ -205,7 +223,7 @@ def run(
     from orchestrator.run import RunOptions
 
     opts = RunOptions(
-        task=task,
+        task=task_text(task, task_file),
         project_dir=project_dir,
         pipeline=pipeline,
         phases=[p.strip() for p in phases.split(",") if p.strip()] if phases else (),
@@ -237,7 +255,10 @@ def run(
 @app.command()
 def verify(
     project_dir: ProjectDirOption = Path("."),
-    task: Annotated[str, typer.Option("--task", help="What to verify.")] = VERIFY_TASK,
+    task: Annotated[
+        str | None, typer.Option("--task", help="What to verify (default: the whole project).")
+    ] = None,
+    task_file: TaskFileOption = None,
     from_run: FromRunOption = None,
     from_artifacts: FromArtifactsOption = None,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")] = None,
@@ -264,7 +285,7 @@ def verify(
     from orchestrator.run import RunOptions
 
     opts = RunOptions(
-        task=task,
+        task=task_text(task, task_file, flag="--task", default=VERIFY_TASK),
         project_dir=project_dir,
         pipeline=pipeline,
         phases=["verify"],
@@ -370,10 +391,9 @@ def runs_list(
         return
     table = Table("run id", "status", "pipeline", "phases", "task")
     for row in rows:
-        table.add_row(
-            row["run_id"], row["status"], row["pipeline"], ",".join(row["phases"]), row["task"][:60]
-        )
-    Console().print(table)
+        cells = (row["run_id"], row["status"], row["pipeline"], ",".join(row["phases"]), row["task"][:60])
+        table.add_row(*(safe_markup(str(cell), one_line=True) for cell in cells))
+    Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160).print(table)
 
 
 @runs_app.command("show")
@@ -391,4 +411,4 @@ def runs_show(
     if as_json:
         print_json(result.model_dump(mode="json"))
     else:
-        Console().print(render_report(result), markup=False, highlight=False)
+        Console().print(terminal_safe(render_report(result)), markup=False, highlight=False, emoji=False)
