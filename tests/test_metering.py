@@ -22,6 +22,7 @@ from orchestrator.providers import make_provider
 from orchestrator.providers._retry import RetryPolicy
 from orchestrator.run import Runner, RunOptions
 from orchestrator.settings import load_settings
+from tests.conftest import run_cli
 
 TASK = "Add JWT authentication to the FastAPI notes service"
 BASE = "http://127.0.0.1:9/v1"
@@ -226,3 +227,15 @@ async def test_a_usd_budget_needs_a_price_for_the_model(
         assert route.call_count == 0
     else:
         assert (await runner.start(options)).status == "completed"
+
+
+def test_the_cli_refuses_a_usd_budget_for_an_unpriced_model_in_one_line(
+    clean_env: None, project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", BASE)
+    args = ["run", TASK, "--project-dir", str(project), "--provider", "openai", "--model", "gpt-9"]
+    code, _, err = run_cli(capsys, monkeypatch, *args, "--max-usd", "1")
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "no price is known for model 'gpt-9'" in err
+    assert "--price-in/--price-out" in err

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from structlog.testing import capture_logs
 
-from orchestrator.errors import BudgetExceeded
+from orchestrator.errors import BudgetExceeded, ConfigError
 from orchestrator.pricing import DEFAULT_PRICES, price_for
 from orchestrator.settings import ModelPrice, load_settings
-from orchestrator.usage import CallUsage, Usage, UsageLedger, UsageLimits, cost_of
+from orchestrator.usage import CallUsage, Usage, UsageLedger, UsageLimits, cost_of, require_price
 
 
 def call(prompt: int, completion: int, cached: int = 0, cost: float = 0.0) -> CallUsage:
@@ -118,15 +118,80 @@ def test_limits_come_from_settings() -> None:
         ("openai/gpt-4.1-nano", "gpt-4.1-nano"),
         ("GPT-5-mini", "gpt-5-mini"),
         ("o3-mini-2025-01-31", "o3-mini"),
+        ("o3-pro", "o3-pro"),
+        ("o3-pro-2025-06-10", "o3-pro"),
+        ("gpt-5-pro", "gpt-5-pro"),
+        ("o1-mini", "o1-mini"),
+        ("gpt-5.1", "gpt-5.1"),
+        ("chatgpt-4o-latest", "chatgpt-4o-latest"),
+        ("gpt-4-turbo-2024-04-09", "gpt-4-turbo"),
     ],
 )
 def test_dated_and_routed_model_names_find_their_price(model: str, expected: str) -> None:
     assert price_for(model) == DEFAULT_PRICES[expected]
 
 
-def test_unknown_model_has_no_price() -> None:
-    assert price_for("llama3.1:8b") is None
-    assert price_for("gpt-4oo") is None
+@pytest.mark.parametrize(
+    "model",
+    ["llama3.1:8b", "gpt-4oo", "o3-deep-research", "gpt-5-codex", "o1-preview", "gpt-4o-audio-preview"],
+)
+def test_a_model_is_never_priced_as_a_cheaper_relative(model: str) -> None:
+    assert price_for(model) is None
+
+
+@pytest.mark.parametrize(
+    ("model", "limits", "prices", "refused"),
+    [
+        ("gpt-9", UsageLimits(max_usd=1.0), {}, True),
+        ("gpt-9", UsageLimits(max_tokens=1000), {}, False),
+        ("gpt-9", UsageLimits(), {}, False),
+        ("gpt-9", UsageLimits(max_usd=1.0), {"gpt-9": ModelPrice(input=1, cached_input=1, output=2)}, False),
+        ("gpt-4o-mini-2024-07-18", UsageLimits(max_usd=1.0), {}, False),
+    ],
+)
+def test_a_usd_budget_is_refused_for_a_model_without_a_price(
+    model: str, limits: UsageLimits, prices: dict[str, ModelPrice], refused: bool
+) -> None:
+    if refused:
+        with pytest.raises(ConfigError, match=r"--max-usd 1: no price is known for model 'gpt-9'"):
+            require_price(model, prices, limits)
+    else:
+        require_price(model, prices, limits)
+
+
+def test_price_flags_price_the_configured_model() -> None:
+    settings = load_settings(model="gpt-9", price_in=3.0, price_out=12.0)
+    assert settings.prices["gpt-9"] == ModelPrice(input=3.0, cached_input=3.0, output=12.0)
+    assert cost_of("gpt-9", 1_000_000, 0, 1_000_000, settings.prices) == pytest.approx(15.0)
+
+
+def test_one_price_flag_alone_is_one_clear_error() -> None:
+    with pytest.raises(ConfigError, match=r"^settings: price_in and price_out go together"):
+        load_settings(price_in=3.0)
+
+
+def test_an_unknown_answering_model_is_priced_as_the_model_asked_for() -> None:
+    assert cost_of("my-proxy-alias", 1_000_000, 0, 0, asked="gpt-4o-mini") == pytest.approx(0.15)
+
+
+def test_unanswered_attempts_count_against_the_budget_but_are_not_calls() -> None:
+    spent = Usage().add(
+        CallUsage(
+            model="gpt-4o-mini",
+            prompt_tokens=0,
+            completion_tokens=0,
+            answered=False,
+            unanswered_attempts=2,
+            reserved_tokens=600,
+            reserved_usd=0.5,
+        )
+    )
+    assert (spent.calls, spent.unanswered_attempts, spent.total_tokens) == (0, 2, 0)
+    with pytest.raises(BudgetExceeded, match="2 unanswered attempt"):
+        UsageLimits(max_usd=0.5).check(spent)
+    with pytest.raises(BudgetExceeded):
+        UsageLimits(max_tokens=600).check(spent)
+    UsageLimits(max_tokens=601, max_usd=0.51).check(spent)
 
 
 def test_cost_prices_cached_input_at_the_cached_rate() -> None:
