@@ -19,10 +19,17 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from orchestrator._cardtext import plain, slugify
 from orchestrator._log import get_logger
 from orchestrator._resources import builtin_dir
-from orchestrator.cards import AgentCard, is_card_file, load_card, priority_problem, warning_location
+from orchestrator.cards import (
+    AgentCard,
+    is_card_file,
+    load_card,
+    plain,
+    priority_problem,
+    slugify,
+    warning_location,
+)
 from orchestrator.errors import CardError, ConfigError, NotFound
 
 _GROUP_LEADS = frozenset({"all", "any", "other", "the", "every"})

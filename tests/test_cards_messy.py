@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator._mojibake import repair_mojibake
 from orchestrator.cards import AgentCard, load_card, parse_card, warning_location
+from orchestrator.cards._mojibake import repair_mojibake
 from orchestrator.errors import CardError
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field
 
-from orchestrator._cardtext import (
+from orchestrator.cards._markdown import (
     Heading,
     bold_label,
     heading_title,
@@ -26,9 +26,7 @@ from orchestrator._cardtext import (
     is_slug,
     is_table_rule,
     list_item,
-    plain,
     scan,
-    slugify,
     snake,
     split_items,
     strip_inline,
@@ -36,9 +34,11 @@ from orchestrator._cardtext import (
     title_from_slug,
     unquote,
 )
-from orchestrator._cardtext import parse_phase_label as parse_phase_label
-from orchestrator._mojibake import decode_card_bytes, normalise_text, repair_mojibake, repair_warning
-from orchestrator._toon import parse_toon
+from orchestrator.cards._markdown import parse_phase_label as parse_phase_label
+from orchestrator.cards._markdown import plain as plain
+from orchestrator.cards._markdown import slugify as slugify
+from orchestrator.cards._mojibake import decode_card_bytes, normalise_text, repair_mojibake, repair_warning
+from orchestrator.cards._toon import parse_toon
 from orchestrator.errors import CardError
 
 CardFormat = Literal["seed", "toon", "frontmatter", "frontmatter+seed", "frontmatter+toon"]
