@@ -1,4 +1,4 @@
-"""Markdown mechanics the card parser needs: fences, headings, labels, lists, tables.
+"""Markdown mechanics the card parser needs: fences, headings, labels, lists, tables, words.
 
 Everything here works line by line and in linear time, so a card with a
 megabyte-long line costs a megabyte of work, not a megabyte squared. Headings
@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import Any
 
 _HEADING = re.compile(r"(#{1,6})(?:[ \t]+(.*))?$")
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)$")
@@ -17,7 +18,6 @@ _HR = re.compile(r" {0,3}(?:(?:-[ \t]*){3,}|(?:\*[ \t]*){3,}|(?:_[ \t]*){3,})$")
 _LIST_ITEM = re.compile(r"([ \t]*)(?:[-*+]|\d{1,3}[.)])[ \t]+(.*)$")
 _BOLD_LABEL = re.compile(r"(?:[-*+][ \t]+)?\*\*([^*\n]{1,80}?)\*\*[ \t]*(.*)$")
 _NUMBERING = re.compile(r"^(?:\d{1,3}(?:\.\d{1,3})*[.)]?|[ivx]{1,4}[.)]|[a-z][.)])\s+", re.IGNORECASE)
-_PHASE = re.compile(r"(phase[ \t]*)?(\d{1,3})([a-z]?)(?![a-z0-9])[ \t]*(.*)$", re.IGNORECASE)
 _SLUG = re.compile(r"[a-z0-9]+(?:[-_.][a-z0-9]+)*$")
 _DROP_CATEGORIES = frozenset({"So", "Sk", "Sm", "Cf", "Co", "Cn", "Cs", "Cc", "Me"})
 _ACRONYMS = frozenset(
@@ -233,6 +233,26 @@ def split_items(text: str, separators: str = ",;") -> list[str]:
     return [item for item in (unquote(p) for p in parts) if item]
 
 
+def as_list(value: Any) -> list[str]:
+    """A front-matter or toon value as a list of strings (`"a, b"` -> `["a", "b"]`)."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        out: list[str] = []
+        for item in value:
+            out.extend(
+                as_list(item)
+                if isinstance(item, list)
+                else split_items(str(item))
+                if item is not None
+                else []
+            )
+        return out
+    if isinstance(value, dict):
+        return [str(k) for k in value]
+    return split_items(str(value))
+
+
 def table_cells(line: str) -> list[str] | None:
     """The cells of a `| a | b |` row, or None when the line is not a table row."""
     stripped = line.strip()
@@ -245,29 +265,6 @@ def table_cells(line: str) -> list[str] | None:
 def is_table_rule(cells: list[str]) -> bool:
     """The `|---|:---:|` row under a table header."""
     return bool(cells) and all(c and set(c) <= set("-: ") and "-" in c for c in cells)
-
-
-def parse_phase_label(text: str) -> tuple[str, str] | None:
-    """`Phase 5b (Build)` -> ("5b", "Build"); `8 (Docs)` -> ("8", "Docs"); `7` -> ("7", "").
-
-    Also `Phase 2: Design`, `Phase 2 - Design` and `Phase 2 Design`; without the word
-    "Phase" a name must be in parentheses or after a dash or colon.
-    """
-    cleaned = strip_inline(text).strip().rstrip(":").strip()
-    match = _PHASE.match(cleaned)
-    if not match:
-        return None
-    number, letter, rest = match.group(2), match.group(3).lower(), match.group(4).strip()
-    if rest.startswith("("):
-        close = rest.find(")")
-        name = rest[1:close] if close > 0 else rest[1:]
-    elif rest[:1] in ("-", "–", "—", ":"):
-        name = rest[1:]
-    elif not rest or match.group(1):
-        name = rest
-    else:
-        return None
-    return f"{int(number)}{letter}", plain(name).strip(" :")
 
 
 def is_slug(text: str) -> bool:

@@ -1,11 +1,16 @@
-"""A lenient reader for the TOON blocks cards carry (```` ```toon ````).
+"""TOON blocks (```` ```toon ````): where a card's toon data is found, read and filed.
 
 TOON (Token-Oriented Object Notation) is YAML-like indentation plus CSV-like
 tables: `triggers[6]{type,pattern}:` followed by six rows. Cards are written by
-hand, so this reader tolerates what people get wrong: a declared count that does
+hand, so `parse_toon` tolerates what people get wrong: a declared count that does
 not match the rows, rows that are not indented, unquoted commas in the last
 column. It reports each such slip instead of failing, and never recurses, so no
 input can exhaust the stack.
+
+`toon_blocks` finds a card's blocks (and the section each sits in, which names
+an unkeyed table's role); `toon_lists` files their triggers, collaborators and
+deliverables and keeps other keys as metadata. Identity keys (`agent: {id: ...}`)
+are read with the other formats' statements of them in `_metadata`.
 """
 
 from __future__ import annotations
@@ -13,6 +18,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from orchestrator.cards._body import Body, Section, role
+from orchestrator.cards._collaborators import collaborators_from_data
+from orchestrator.cards._deliverables import deliverables_from_toon
+from orchestrator.cards._draft import IDENTITY_KEYS, Draft
+from orchestrator.cards._markdown import unquote
+from orchestrator.cards._triggers import triggers_from_toon
 
 _HEADER = re.compile(
     r'(?P<key>"(?:[^"\\]|\\.)*"|[^:\[\]{}"\s][^:\[\]{}"]*|)'
@@ -225,3 +237,69 @@ def parse_toon(lines: list[str], first_line: int) -> tuple[dict[str, Any], list[
         reader.feed(raw, first_line + offset)
     reader.close_array()
     return reader.root, reader.problems
+
+
+META_SCOPES = ("agent", "metadata", "meta")
+"""Keys under which a toon block may nest the card's identity (`agent: {id: ..., priority: ...}`)."""
+
+
+@dataclass
+class ToonBlock:
+    """One ```toon block: its data, the role of the section holding it, its line span."""
+
+    data: dict[str, Any]
+    role: str | None
+    first: int
+    """Index of the block's first content line."""
+    end: int
+    _keys: dict[str, int] | None = None
+
+    def line_of(self, lines: list[str], key: str) -> int:
+        """1-based line where `key` is declared in the block (its first line when unknown)."""
+        if self._keys is None:
+            self._keys = {}
+            for i in range(self.first, self.end):
+                stripped = lines[i].strip()
+                cut = min((p for p in (stripped.find(":"), stripped.find("[")) if p > 0), default=-1)
+                if cut > 0:
+                    self._keys.setdefault(unquote(stripped[:cut]), i + 1)
+        return self._keys.get(key, self.first + 1)
+
+    def identity(self) -> dict[str, Any]:
+        """Where the block states id, name, priority...: its `agent:` (or `metadata:`) mapping, or itself."""
+        return next((self.data[k] for k in META_SCOPES if isinstance(self.data.get(k), dict)), self.data)
+
+
+def toon_blocks(body: Body, sections: list[Section], draft: Draft) -> list[ToonBlock]:
+    """Every ```toon block, read, with the role of the section holding it."""
+    blocks: list[ToonBlock] = []
+    for open_at, close_at, info in body.doc.fences:
+        if not info or info.split()[0].lower() != "toon":
+            continue
+        draft.toon_used = True
+        data, problems = parse_toon(body.lines[open_at + 1 : close_at], open_at + 2)
+        for line, message in problems:
+            draft.warn(line, message)
+        held_by = next((role(h.key) for h, s, e in sections if s <= open_at < e), None)
+        blocks.append(ToonBlock(data, held_by, open_at + 1, close_at))
+    return blocks
+
+
+def toon_lists(draft: Draft, blocks: list[ToonBlock], lines: list[str]) -> None:
+    """Triggers, collaborators and deliverables the blocks declare; other keys to metadata."""
+    for block in blocks:
+        for key, value in block.data.items():
+            line = block.line_of(lines, key)
+            target = block.role if key == "" else role(key.replace("_", " "))
+            if target == "triggers":
+                triggers_from_toon(draft, value, line)
+            elif target == "collaboration":
+                collaborators_from_data(draft, value, line)
+            elif target == "deliverables":
+                deliverables_from_toon(draft, value, line)
+            elif key in META_SCOPES and isinstance(value, dict):
+                for inner, item in value.items():
+                    if inner not in IDENTITY_KEYS:
+                        draft.metadata.setdefault(inner, item)
+            elif key and key not in IDENTITY_KEYS:
+                draft.metadata.setdefault(key, value)
