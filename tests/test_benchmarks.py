@@ -415,11 +415,13 @@ def test_usage_benchmark_matches_hung_requests_to_unanswered_attempts() -> None:
     assert (missing["index"], missing["what"]) == (0, "hung request")
 
 
+@pytest.mark.usefixtures("clean_env")
 async def test_a_refused_answer_in_a_run_is_counted_as_the_server_billed_it(tmp_path: Path) -> None:
     """End to end in small: the server's billing record and the manifest agree on a refusal."""
     from benchmarks import bench_usage as b
     from orchestrator.run import Runner, RunOptions
 
+    c.quiet_logging()  # the refusal's warning would go to a stream an earlier test closed
     project = _standard.write_project(tmp_path / "p", standard_cards=False)
     with FakeOpenAI(FaultConfig(rate_refusal=1.0)) as server:
         runner = Runner(c.settings_for(server.base_url))
