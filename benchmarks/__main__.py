@@ -1,11 +1,11 @@
 """Run every benchmark and write benchmarks/RESULTS.md (and results/<name>.json with the raw numbers).
 
 Usage: `.venv/bin/python -m benchmarks [--only overhead,tokens,...] [--quick] [--out FILE]`
-(`make bench` runs it in full). The eight measurements of the benchmark issue run in one process,
-one after another, each against its own fake server; the card and routing benchmarks (their own
-modules and owners) run as child processes and their tables are included as they print them.
-With `--only` or `--quick` the results go to stdout and results/, and RESULTS.md is left alone,
-so it always holds one complete run.
+(`make bench` runs it in full). The measurements (the benchmark issue's eight, and usage under
+faults from issue #13) run in one process, one after another, each against its own fake server;
+the card and routing benchmarks (their own modules and owners) run as child processes and their
+tables are included as they print them. With `--only` or `--quick` the results go to stdout and
+results/, and RESULTS.md is left alone, so it always holds one complete run.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ BENCHMARKS = (
     "tokens",
     "prefix",
     "resilience",
+    "usage",
     "crash",
     "scale",
     "peers",
@@ -42,9 +43,10 @@ PRESENTED = (
     "scale",
     "peers",
     "startup",
+    "usage",
     "prefix",
 )
-"""The order of the issue's eight measurements, in which RESULTS.md presents them, then the others."""
+"""The order of the numbered measurements, in which RESULTS.md presents them, then the others."""
 
 OTHERS = (
     ("cards", "bench_cards", []),

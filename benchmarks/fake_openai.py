@@ -3,9 +3,11 @@
 It answers ``POST /v1/chat/completions`` with a chat.completion whose content validates against the
 request's ``response_format`` JSON schema (plain text without one), reports ``usage`` counted from
 the request, and injects latency, 429s (with ``Retry-After``), 500s, hung connections, malformed
-JSON and ``finish_reason="length"`` at seeded rates. Every request is logged with its agent, phase
-and run (from ``X-Phasegraph-*`` headers or the body's ``metadata``) so a benchmark can count calls
-and tokens. It binds 127.0.0.1 only. Use it in-process::
+JSON, JSON that does not fit the schema, refusals and ``finish_reason="length"`` at seeded rates.
+Every request is logged with its agent, phase and run (from ``X-Phasegraph-*`` headers or the
+body's ``metadata``) and with what it billed (a 200 answer with usage, its tokens, or a hang), so
+a benchmark can count calls and tokens as the provider would. It binds 127.0.0.1 only. Use it
+in-process::
 
     with FakeOpenAI(FaultConfig(latency_ms=300)) as server:
         client = openai.AsyncOpenAI(base_url=server.base_url, api_key="test")
@@ -44,9 +46,13 @@ from benchmarks._tokens import TokenCounter, load_counter
 
 HOST = "127.0.0.1"
 
-Fault = Literal["none", "rate_limit", "rpm_limit", "server_error", "hang", "malformed", "length"]
+Fault = Literal[
+    "none", "rate_limit", "rpm_limit", "server_error", "hang", "malformed", "length", "refusal", "mismatch"
+]
 """What the server did to a request: ``rate_limit`` is an injected 429, ``rpm_limit`` one from the
-per-minute limit, ``server_error`` a 500; ``none`` is a normal answer (or a 400/404 for a bad request)."""
+per-minute limit, ``server_error`` a 500; ``none`` is a normal answer (or a 400/404 for a bad request).
+``malformed``, ``length``, ``refusal`` and ``mismatch`` are 200 answers with usage that a client
+cannot use (each billed all the same)."""
 
 
 class FaultConfig(BaseModel):
@@ -74,6 +80,10 @@ class FaultConfig(BaseModel):
     """Share of requests answered 200 with content that is not valid JSON."""
     rate_length: float = Field(0.0, ge=0, le=1)
     """Share of requests answered with finish_reason "length" and the content cut in half."""
+    rate_refusal: float = Field(0.0, ge=0, le=1)
+    """Share of requests answered 200 with the message's ``refusal`` set and its content null."""
+    rate_mismatch: float = Field(0.0, ge=0, le=1)
+    """Share of requests answered 200 with valid JSON that does not fit the request's schema."""
     rpm_limit: int | None = Field(None, ge=1)
     """Requests admitted per sliding minute; more are answered 429 until the oldest leaves the window."""
     model: str = "fake-model"
@@ -95,8 +105,8 @@ class FaultConfig(BaseModel):
 
     @model_validator(mode="after")
     def _rates_fit(self) -> FaultConfig:
-        if self.rate_429 + self.rate_500 + self.rate_hang + self.rate_malformed + self.rate_length > 1:
-            raise ValueError("rate_429 + rate_500 + rate_hang + rate_malformed + rate_length must be <= 1")
+        if sum(rate for _, rate in _rates(self)) > 1:
+            raise ValueError(f"{' + '.join(_RATE_FIELDS)} must be <= 1")
         return self
 
 
@@ -125,6 +135,13 @@ class RequestLog:
     completion_tokens: int = 0
     prompt_sha: str | None = None
     """sha256 of the request's messages: the same prompt asked twice has the same value."""
+    billed: bool = False
+    """A 200 answer carrying ``usage`` was sent (usable or not): what a provider bills, with
+    ``prompt_tokens``/``completion_tokens`` exactly as that ``usage`` reported them. Set before the
+    answer is written, as a provider bills an answer it produced even if the client has gone."""
+    hung: bool = False
+    """The request was read and never answered (the ``hang`` fault): the client timed out or the
+    connection was closed after ``hang_s``. Providers may bill such attempts."""
 
 
 class FakeOpenAI:
@@ -271,16 +288,27 @@ class FakeOpenAI:
         return total
 
 
+_RATE_FIELDS: dict[str, Fault] = {
+    "rate_429": "rate_limit",
+    "rate_500": "server_error",
+    "rate_hang": "hang",
+    "rate_malformed": "malformed",
+    "rate_length": "length",
+    "rate_refusal": "refusal",
+    "rate_mismatch": "mismatch",
+}
+"""Each rate field and the fault it draws, in draw order (new faults go last, so the sequence a
+seed gave before they existed is unchanged)."""
+
+
+def _rates(cfg: FaultConfig) -> list[tuple[Fault, float]]:
+    return [(fault, float(getattr(cfg, name))) for name, fault in _RATE_FIELDS.items()]
+
+
 def _pick_fault(cfg: FaultConfig, u: float) -> Fault:
-    for fault, rate in (
-        ("rate_limit", cfg.rate_429),
-        ("server_error", cfg.rate_500),
-        ("hang", cfg.rate_hang),
-        ("malformed", cfg.rate_malformed),
-        ("length", cfg.rate_length),
-    ):
+    for fault, rate in _rates(cfg):
         if u < rate:
-            return fault  # type: ignore[return-value]
+            return fault
         u -= rate
     return "none"
 
@@ -404,6 +432,7 @@ class _Handler(BaseHTTPRequestHandler):
             entry.t_end = time.monotonic()
             return
         if fault == "hang":
+            entry.hung = True
             owner._stopping.wait(cfg.hang_s)
             entry.t_end = time.monotonic()
             self.close_connection = True
@@ -437,6 +466,7 @@ class _Handler(BaseHTTPRequestHandler):
             name, arguments = tool
             entry.prompt_tokens = owner._count_prompt(body, cfg)
             entry.completion_tokens = owner._counter.count(name + arguments)
+            entry.billed = True
             completion = _completion(entry, "", "tool_calls")
             completion["choices"][0]["message"].update(
                 content=None,
@@ -450,13 +480,21 @@ class _Handler(BaseHTTPRequestHandler):
             )
             self._send_json(entry, 200, completion, owner._rate_headers(cfg))
             return
+        refusal: str | None = None
         if fault == "malformed":
             content = "Sure! Here is the JSON you asked for:\n" + content[:-1]
         elif fault == "length":
             content, finish_reason = content[: len(content) // 2], "length"
+        elif fault == "mismatch":
+            content = _mismatch(body, content)
+        elif fault == "refusal":
+            refusal = REFUSAL
         entry.prompt_tokens = owner._count_prompt(body, cfg)
-        entry.completion_tokens = owner._counter.count(content)
+        entry.completion_tokens = owner._counter.count(refusal if refusal is not None else content)
+        entry.billed = True
         completion = _completion(entry, content, finish_reason)
+        if refusal is not None:
+            completion["choices"][0]["message"].update(content=None, refusal=refusal)
         self._send_json(
             entry,
             200,
@@ -526,6 +564,23 @@ def _completion(entry: RequestLog, content: str, finish_reason: str) -> dict[str
         "service_tier": "default",
         "system_fingerprint": "fp_fake",
     }
+
+
+REFUSAL = "I'm sorry, but I can't help with that request."
+"""The ``refusal`` text of the refusal fault (its completion tokens are this text's)."""
+
+
+def _mismatch(body: dict[str, Any], content: str) -> str:
+    """Valid JSON that does not fit the request: the schema's answer without its required properties
+    (or, when it has none, inside a one-item array); a JSON array for any other request."""
+    schema = _response_schema(body)
+    value = json.loads(content) if schema is not None else content
+    required = set(schema.get("required") or []) if schema is not None else set()
+    if isinstance(value, dict) and required:
+        value = {k: v for k, v in value.items() if k not in required}
+    else:
+        value = [value]
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _message_text(content: Any) -> str:
@@ -970,4 +1025,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["FakeOpenAI", "FakeOpenAIProcess", "Fault", "FaultConfig", "RequestLog", "SchemaFaker"]
+__all__ = ["REFUSAL", "FakeOpenAI", "FakeOpenAIProcess", "Fault", "FaultConfig", "RequestLog", "SchemaFaker"]

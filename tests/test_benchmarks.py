@@ -29,6 +29,7 @@ MODULES = [
     "benchmarks.bench_crash",
     "benchmarks.bench_scale",
     "benchmarks.bench_peers",
+    "benchmarks.bench_usage",
 ]
 
 
@@ -345,3 +346,87 @@ def test_prefix_benchmark_reads_the_schema_before_the_messages_and_finds_the_lon
     assert first.index("card") > first.index('"A"')
     assert shared_prefix(same_schema, [other_schema, first]).endswith("<|user|>")
     assert shared_prefix(other_schema, [first]) == '{"name":"'
+
+
+# -- usage under faults ---------------------------------------------------------------------------------
+
+
+def _billed(index: int, agent: str, tokens: tuple[int, int], start: float, **fields: Any) -> Any:
+    from benchmarks.fake_openai import RequestLog
+
+    entry = RequestLog(index, "POST", "/v1/chat/completions", start, start + 0.1, 200, agent=agent)
+    entry.phase, entry.billed, entry.prompt_sha = "design", True, f"sha-{agent}"
+    entry.prompt_tokens, entry.completion_tokens = tokens
+    for name, value in fields.items():
+        setattr(entry, name, value)
+    return entry
+
+
+def _record(agent: str, tokens: tuple[int, int], unanswered: int = 0) -> dict[str, Any]:
+    call = {"prompt_tokens": tokens[0], "completion_tokens": tokens[1], "unanswered_attempts": unanswered}
+    return {"agent": agent, "phase": "design", "call": call}
+
+
+def test_usage_benchmark_compares_calls_tokens_and_hangs_with_the_manifest() -> None:
+    from benchmarks import bench_usage as b
+
+    log = [
+        _billed(0, "a", (100, 10), 1.0),
+        _billed(1, "b", (0, 0), 1.0, billed=False, status=429),
+        _billed(2, "b", (0, 0), 1.2, billed=False, status=None, hung=True),
+        _billed(3, "b", (50, 5), 2.5, fault="refusal"),
+    ]
+    server = b.server_count(log)
+    usage = {"calls": 2, "prompt_tokens": 150, "completion_tokens": 15, "unanswered_attempts": 1}
+    assert server == {"requests": 4, "billed": 2, "prompt_tokens": 150, "completion_tokens": 15, "hung": 1}
+    assert b.equal(server, b.manifest_count(usage))
+    assert not b.equal(server, b.manifest_count({**usage, "unanswered_attempts": 0}))
+
+
+def test_usage_benchmark_names_the_billed_answer_the_ledger_lacks_and_what_ended_its_run() -> None:
+    """A parallel call answered after a sibling's unusable answer ended the invocation: the older of
+    two identical answers is the one missing (the newer is the resume asking it again)."""
+    from benchmarks import bench_usage as b
+
+    log = [
+        _billed(0, "a", (100, 10), 1.0, fault="malformed"),
+        _billed(1, "b", (80, 8), 0.95, t_end=1.2),
+        _billed(2, "a", (100, 12), 3.0),
+        _billed(3, "b", (80, 8), 3.0),
+    ]
+    invocations = [b.Invocation(3, 0.5, 2.0), b.Invocation(0, 2.5, 4.0)]
+    records = [_record("a", (100, 10)), _record("a", (100, 12)), _record("b", (80, 8))]
+    [missing] = b.unrecorded(log, records, invocations)
+    assert (missing["index"], missing["invocation"], missing["exit"]) == (1, 1, 3)
+    assert missing["stopper"] == "malformed answer to design/a"
+    assert missing["asked_again"] is True
+    assert missing["after_stop_s"] == pytest.approx(0.1)
+
+
+def test_usage_benchmark_matches_hung_requests_to_unanswered_attempts() -> None:
+    from benchmarks import bench_usage as b
+
+    hung = {"billed": False, "hung": True, "status": None, "t_end": None}
+    log = [_billed(0, "a", (0, 0), 1.0, **hung), _billed(1, "a", (0, 0), 2.0, **hung)]
+    log.append(_billed(2, "a", (100, 10), 3.0))
+    invocations = [b.Invocation(0, 0.5, 4.0)]
+    assert b.unrecorded(log, [_record("a", (100, 10), unanswered=2)], invocations) == []
+    [missing] = b.unrecorded(log, [_record("a", (100, 10), unanswered=1)], invocations)
+    assert (missing["index"], missing["what"]) == (0, "hung request")
+
+
+@pytest.mark.usefixtures("clean_env")
+async def test_a_refused_answer_in_a_run_is_counted_as_the_server_billed_it(tmp_path: Path) -> None:
+    """End to end in small: the server's billing record and the manifest agree on a refusal."""
+    from benchmarks import bench_usage as b
+    from orchestrator.run import Runner, RunOptions
+
+    c.quiet_logging()  # the refusal's warning would go to a stream an earlier test closed
+    project = _standard.write_project(tmp_path / "p", standard_cards=False)
+    with FakeOpenAI(FaultConfig(rate_refusal=1.0)) as server:
+        runner = Runner(c.settings_for(server.base_url))
+        result = await runner.start(RunOptions(task=_standard.TASK, project_dir=project, run_id="r"))
+        log = c.chat_calls(server.requests)
+    assert (result.status, result.error_type) == ("failed", "Refused")
+    assert b.server_count(log)["billed"] == 1
+    assert b.equal(b.server_count(log), b.manifest_count(result.usage.model_dump()))

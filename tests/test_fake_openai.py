@@ -22,7 +22,7 @@ from openai.lib._pydantic import to_strict_json_schema
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from benchmarks._tokens import ApproxCounter, load_counter
-from benchmarks.fake_openai import FakeOpenAI, FakeOpenAIProcess, FaultConfig, SchemaFaker
+from benchmarks.fake_openai import REFUSAL, FakeOpenAI, FakeOpenAIProcess, FaultConfig, SchemaFaker
 
 SEED_CARD = Path(__file__).parent / "fixtures" / "seed_backend_python.md"
 MESSAGES: list[Any] = [
@@ -184,6 +184,78 @@ async def test_length_fault_truncates_with_finish_reason_length() -> None:
     assert completion.usage is not None and completion.usage.completion_tokens < 100
 
 
+async def test_refusal_fault_sets_the_refusal_with_null_content_and_usage() -> None:
+    with FakeOpenAI(FaultConfig(rate_refusal=1.0)) as fake:
+        async with openai.AsyncOpenAI(base_url=fake.base_url, api_key="t", max_retries=0) as c:
+            fmt = type_to_response_format_param(Design)
+            completion = await c.chat.completions.create(model="m", messages=MESSAGES, response_format=fmt)
+        entry = fake.requests[0]
+    message = completion.choices[0].message
+    assert (message.content, message.refusal) == (None, REFUSAL)
+    assert (completion.choices[0].finish_reason, entry.fault, entry.status) == ("stop", "refusal", 200)
+    assert completion.usage is not None and completion.usage.completion_tokens > 0
+
+
+async def test_mismatch_fault_is_valid_json_that_does_not_fit_the_schema() -> None:
+    fmt = type_to_response_format_param(Design)
+    schema = to_strict_json_schema(Design)
+    with FakeOpenAI(FaultConfig(rate_mismatch=1.0)) as fake:
+        async with openai.AsyncOpenAI(base_url=fake.base_url, api_key="t", max_retries=0) as c:
+            completion = await c.chat.completions.create(model="m", messages=MESSAGES, response_format=fmt)
+            with pytest.raises(ValidationError):
+                await c.chat.completions.parse(model="m", messages=MESSAGES, response_format=Design)
+        assert {r.fault for r in fake.requests} == {"mismatch"}
+    value = json.loads(completion.choices[0].message.content or "")
+    assert not jsonschema.Draft202012Validator(schema).is_valid(value)
+
+
+@pytest.mark.parametrize(
+    ("config", "fault", "billed", "hung"),
+    [
+        (FaultConfig(), "none", True, False),
+        (FaultConfig(rate_malformed=1.0), "malformed", True, False),
+        (FaultConfig(rate_mismatch=1.0), "mismatch", True, False),
+        (FaultConfig(rate_length=1.0), "length", True, False),
+        (FaultConfig(rate_refusal=1.0), "refusal", True, False),
+        (FaultConfig(rate_429=1.0), "rate_limit", False, False),
+        (FaultConfig(rpm_limit=1), "rpm_limit", False, False),
+        (FaultConfig(rate_500=1.0), "server_error", False, False),
+        (FaultConfig(rate_hang=1.0, hang_s=30), "hang", False, True),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+async def test_the_log_keeps_what_each_request_billed(
+    config: FaultConfig, fault: str, billed: bool, hung: bool
+) -> None:
+    """`billed` and the tokens are exactly the `usage` the client read; a hang bills nothing but is kept."""
+    fmt = type_to_response_format_param(Design)
+    with FakeOpenAI(config) as fake:
+        async with openai.AsyncOpenAI(base_url=fake.base_url, api_key="t", max_retries=0, timeout=0.5) as c:
+            if fault == "rpm_limit":
+                await c.chat.completions.create(model="m", messages=MESSAGES, response_format=fmt)
+            try:
+                completion = await c.chat.completions.create(
+                    model="m", messages=MESSAGES, response_format=fmt
+                )
+                usage = completion.usage
+            except openai.APIError:
+                usage = None
+        entry = fake.requests[-1]
+    assert (entry.fault, entry.billed, entry.hung) == (fault, billed, hung)
+    read = (usage.prompt_tokens, usage.completion_tokens) if usage is not None else (0, 0)
+    assert (entry.prompt_tokens, entry.completion_tokens) == read
+    assert (read[0] > 0) == billed
+
+
+async def test_the_control_endpoint_reports_what_each_request_billed(server: FakeOpenAI) -> None:
+    """What FakeOpenAIProcess reads back: the log over HTTP, with the billing fields."""
+    async with httpx.AsyncClient(base_url=server.base_url.removesuffix("/v1"), timeout=5) as c:
+        await c.post("/v1/chat/completions", json={"model": "m", "messages": MESSAGES})
+        logged = (await c.get("/_fake/requests")).json()
+    assert [(e["billed"], e["hung"]) for e in logged] == [(True, False)]
+    assert logged[0]["prompt_tokens"] == server.requests[0].prompt_tokens > 0
+
+
 async def test_hung_request_hits_the_client_timeout() -> None:
     with FakeOpenAI(FaultConfig(rate_hang=1.0, hang_s=5)) as fake:
         async with openai.AsyncOpenAI(base_url=fake.base_url, api_key="t", max_retries=0, timeout=0.3) as c:
@@ -320,9 +392,24 @@ async def test_unsatisfiable_schema_is_a_bad_request(client: openai.AsyncOpenAI)
         await client.chat.completions.create(model="m", messages=MESSAGES, response_format=fmt)
 
 
-def test_rates_adding_up_to_more_than_one_are_rejected() -> None:
+@pytest.mark.parametrize(
+    "rates", [{"rate_429": 0.6, "rate_500": 0.5}, {"rate_refusal": 0.6, "rate_mismatch": 0.5}]
+)
+def test_rates_adding_up_to_more_than_one_are_rejected(rates: dict[str, float]) -> None:
     with pytest.raises(ValidationError, match="must be <= 1"):
-        FaultConfig(rate_429=0.6, rate_500=0.5)
+        FaultConfig(**rates)
+
+
+def test_new_faults_leave_the_sequence_of_a_seed_unchanged() -> None:
+    """Refusal and mismatch draw after the older faults, so their seeds keep giving the same runs."""
+    with FakeOpenAI(MIXED) as fake:
+        before = _fault_sequence(fake, 30)
+        fake.reset(MIXED.model_copy(update={"rate_refusal": 0.1, "rate_mismatch": 0.1}))
+        after = _fault_sequence(fake, 30)
+    assert [a for a, b in zip(after, before, strict=True) if b != "none"] == [
+        b for b in before if b != "none"
+    ]
+    assert {"refusal", "mismatch"} <= set(after)
 
 
 # -- the schema generator ---------------------------------------------------------------------------
