@@ -8,6 +8,7 @@ saw: answers received (usable or not) in `calls`, sent-but-unanswered attempts i
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,16 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from pydantic import BaseModel
 
 from benchmarks.fake_openai import SchemaFaker
 from orchestrator.errors import ConfigError
-from orchestrator.providers import make_provider
+from orchestrator.journal import CallJournal
+from orchestrator.providers import Message, ModelRequest, make_provider, metered
 from orchestrator.providers._retry import RetryPolicy
 from orchestrator.run import Runner, RunOptions
 from orchestrator.settings import load_settings
+from orchestrator.usage import Usage, UsageLedger, UsageRecord
 from tests.conftest import run_cli
 
 TASK = "Add JWT authentication to the FastAPI notes service"
@@ -239,3 +243,88 @@ def test_the_cli_refuses_a_usd_budget_for_an_unpriced_model_in_one_line(
     assert err.count("\n") == 1
     assert "no price is known for model 'gpt-9'" in err
     assert "--price-in/--price-out" in err
+
+
+class _Journal(CallJournal):
+    """An in-memory journal: what the meter saved, and the answers it keeps."""
+
+    def __init__(self) -> None:
+        self.records: list[UsageRecord] = []
+        self.answers: dict[str, str] = {}
+
+    async def get(self, fingerprint: str) -> None:
+        return None
+
+    async def save(self, record: UsageRecord, answer: tuple[str, str] | None = None) -> None:
+        self.records.append(record)
+        if answer is not None:
+            self.answers[answer[0]] = answer[1]
+
+    async def spending(self) -> list[UsageRecord]:
+        return list(self.records)
+
+    async def count(self) -> int:
+        return len(self.answers)
+
+
+class Design(BaseModel):
+    architecture: str
+
+
+def _ask() -> ModelRequest[Design]:
+    return ModelRequest(
+        messages=[Message(role="user", content="JWT")], output_model=Design, agent="a", phase="p"
+    )
+
+
+@pytest.mark.parametrize(("content", "journaled"), [(None, True), ('{"broken', False)])
+@respx.mock
+async def test_a_call_cancelled_with_its_request_on_the_wire_is_still_counted(
+    env: None, content: str | None, journaled: bool
+) -> None:
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        arrived.set()
+        await release.wait()
+        return _body(request, content=content)
+
+    respx.post(f"{BASE}/chat/completions").mock(side_effect=slow)
+    ledger, journal = UsageLedger(), _Journal()
+    configured = load_settings(provider="openai", openai_base_url=BASE, model="gpt-4o-mini")
+    meter = metered(make_provider(configured, http_client=httpx.AsyncClient()), ledger, journal=journal)  # type: ignore[arg-type]
+    ask = ModelRequest(
+        messages=[Message(role="user", content="JWT")], output_model=Design, agent="a", phase="p"
+    )
+    call = asyncio.create_task(meter.complete(ask))
+    await arrived.wait()
+    call.cancel()
+    await asyncio.sleep(0)
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert (ledger.total.calls, ledger.total.prompt_tokens) == (1, PROMPT)
+    assert len(journal.records) == 1
+    assert bool(journal.answers) is journaled
+
+
+@respx.mock
+async def test_a_call_cancelled_before_anything_was_sent_costs_nothing(env: None) -> None:
+    route = respx.post(f"{BASE}/chat/completions").mock(side_effect=Server([]))
+    ledger = UsageLedger()
+    configured = load_settings(
+        provider="openai", openai_base_url=BASE, model="gpt-4o-mini", max_concurrency=1
+    )
+    provider = make_provider(configured, http_client=httpx.AsyncClient())
+    meter = metered(provider, ledger)
+    ask = ModelRequest(
+        messages=[Message(role="user", content="JWT")], output_model=Design, agent="a", phase="p"
+    )
+    async with provider.limiter.slot():  # type: ignore[attr-defined]
+        call = asyncio.create_task(meter.complete(ask))
+        await asyncio.sleep(0.01)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+    assert route.call_count == 0
+    assert ledger.total == Usage()

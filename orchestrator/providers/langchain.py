@@ -10,6 +10,7 @@ only; the caller's object is never changed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import threading
@@ -100,13 +101,14 @@ class LangChainProvider(Provider):
             "tags": [tag for tag in (request.agent, request.phase) if tag],
         }
 
+        tally = UnansweredTally(self.model, sum(len(m.content) for m in request.messages), self.prices)
+
         async def attempt(number: int) -> dict[str, Any]:
             async with self.limiter.slot():
-                result: dict[str, Any] = await runnable.ainvoke(messages, config=config)
+                result: dict[str, Any] = await tally.send(runnable.ainvoke(messages, config=config))
                 return result
 
         started = self._clock()
-        tally = UnansweredTally(self.model, sum(len(m.content) for m in request.messages), self.prices)
         try:
             result, attempts = await self.retry.call(
                 attempt, where=where, log_fields=fields, on_failure=tally
@@ -114,6 +116,14 @@ class LangChainProvider(Provider):
         except ProviderError as exc:
             tally.charge(exc)
             raise
+        except asyncio.CancelledError:
+            late = tally.cancelled(
+                lambda answer, n: self._usage(answer.get("raw"), request, self._clock() - started, n),
+                lambda answer, usage: _json(self._output(answer, request, where, usage)),
+            )
+            if late is None:
+                raise
+            raise late from None
         raw_message = result.get("raw")
         usage = tally.settle(self._usage(raw_message, request, self._clock() - started, attempts))
         try:
@@ -131,7 +141,7 @@ class LangChainProvider(Provider):
             cached_tokens=usage.cached_tokens,
             latency_s=round(usage.latency_s, 3),
         )
-        return ModelResponse(output=output, usage=usage, raw=output.model_dump_json(by_alias=True))
+        return ModelResponse(output=output, usage=usage, raw=_json(output))
 
     def _structured(self, output_model: type[BaseModel]) -> Runnable[Any, Any]:
         with self._lock:
@@ -185,6 +195,11 @@ class LangChainProvider(Provider):
             cost_usd=cost_of(model, prompt, cached, completion, self.prices, asked=self.model),
             estimated=estimated,
         )
+
+
+def _json(output: BaseModel) -> str:
+    """The answer as the journal and cassettes keep it (field aliases are the schema's names)."""
+    return output.model_dump_json(by_alias=True)
 
 
 def _to_langchain(message: Message) -> AnyMessage:

@@ -8,7 +8,8 @@ each request the meter
 3. calls the provider and records what came back, whatever happens to it next:
    a usable answer, an answer that was refused, truncated or malformed (each billed),
    and attempts that got no answer at all (which providers may bill; counted apart
-   and held against the budget as an estimate).
+   and held against the budget as an estimate), also when the call is cancelled with
+   its request on the wire (a sibling call failed, or Ctrl-C).
 Records go to the in-memory `UsageLedger` (the live total budgets are checked
 against) and, when a journal is given, durably to it in the same step.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from orchestrator.errors import BudgetExceeded, ProviderError
+from orchestrator.providers._tally import CANCEL_GRACE_S, CallCancelled, finish_despite_cancel
 from orchestrator.providers.base import ModelRequest, ModelResponse, Provider, T
 from orchestrator.usage import CallUsage, UsageLedger, UsageLimits
 
@@ -61,6 +63,10 @@ class MeteredProvider(Provider):
         except ProviderError as exc:
             if isinstance(exc.usage, CallUsage):
                 await self._record(request, exc.usage, None)
+            raise
+        except CallCancelled as cancelled:
+            answer = (fingerprint, cancelled.raw) if cancelled.raw is not None else None
+            await finish_despite_cancel(self._record(request, cancelled.usage, answer), CANCEL_GRACE_S)
             raise
         await self._record(request, response.usage, (fingerprint, response.raw))
         return response

@@ -213,13 +213,14 @@ class OpenAIProvider(Provider):
         arguments = self.arguments(request)
         client = self._client()
 
+        tally = UnansweredTally(self.model, sum(len(m.content) for m in request.messages), self.prices)
+
         async def attempt(number: int) -> ChatCompletion:
             async with self.limiter.slot():
-                answer: ChatCompletion = await client.chat.completions.create(**arguments)
+                answer: ChatCompletion = await tally.send(client.chat.completions.create(**arguments))
                 return answer
 
         started = self._clock()
-        tally = UnansweredTally(self.model, sum(len(m.content) for m in request.messages), self.prices)
         try:
             completion, attempts = await self.retry.call(
                 attempt, where=where, secrets=self._secrets(), log_fields=fields, on_failure=tally
@@ -227,6 +228,14 @@ class OpenAIProvider(Provider):
         except ProviderError as exc:
             tally.charge(exc)
             raise
+        except asyncio.CancelledError:
+            late = tally.cancelled(
+                lambda answer, n: self._usage(answer, request, self._clock() - started, n),
+                lambda answer, usage: self._answer(answer, request, where, usage)[1],
+            )
+            if late is None:
+                raise
+            raise late from None
         usage = tally.settle(self._usage(completion, request, self._clock() - started, attempts))
         try:
             output, raw = self._answer(completion, request, where, usage)
