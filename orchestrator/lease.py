@@ -99,9 +99,14 @@ _held_here: dict[str, _Held] = {}
 
 @asynccontextmanager
 async def run_lease(
-    registry: Registry, run_id: str, *, ttl: float = LEASE_TTL_S, renew_every: float = RENEW_EVERY_S
+    registry: Registry, run_id: str, *, ttl: float | None = None, renew_every: float | None = None
 ) -> AsyncIterator[Holder]:
-    """Hold the run's lease for the body: `RunLocked` when a live holder has it."""
+    """Hold the run's lease for the body: `RunLocked` when a live holder has it.
+
+    `ttl` and `renew_every` default to `LEASE_TTL_S` and `RENEW_EVERY_S`.
+    """
+    ttl = LEASE_TTL_S if ttl is None else ttl
+    renew_every = RENEW_EVERY_S if renew_every is None else renew_every
     body = asyncio.current_task()
     if body is None:
         raise RuntimeError("run_lease needs an asyncio task to hold the lease")

@@ -34,6 +34,7 @@ from orchestrator.errors import (
     StepLimitReached,
 )
 from orchestrator.events import Event, EventHandler
+from orchestrator.lease import is_stale, locked_message, run_lease
 from orchestrator.providers.base import ModelRequest, ModelResponse, Provider, T
 from orchestrator.registry import Holder, Registry, StoredStatus
 from orchestrator.result import AgentResult, Deliverable, PhaseResult, Reason, RunResult
@@ -483,8 +484,6 @@ def _recorded(run_id: str, stored: StoredStatus | None, holder: Holder | None, n
     `running` with a live lease holder is running; `running` without one means the
     process died mid-way, and the checkpoint shows where it stopped.
     """
-    from orchestrator.lease import is_stale, locked_message
-
     if stored is None:
         return None
     if stored.status != "running":
@@ -572,7 +571,6 @@ async def _open_session(
     from orchestrator._graph import RunContext, build_graph
     from orchestrator.catalog import Catalog
     from orchestrator.checkpoint import open_persistence
-    from orchestrator.lease import run_lease
     from orchestrator.phases import load_pipeline
     from orchestrator.project import ProjectSnapshot
     from orchestrator.prompts import PromptBook

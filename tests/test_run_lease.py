@@ -21,6 +21,7 @@ from benchmarks.fake_openai import FakeOpenAI, FaultConfig
 from orchestrator.checkpoint import open_persistence
 from orchestrator.errors import RunLocked
 from orchestrator.providers.base import ModelRequest, ModelResponse, T
+from orchestrator.registry import Owner
 from orchestrator.run import Runner, RunOptions
 from orchestrator.settings import load_settings
 from tests.conftest import ScriptedProvider, run_cli
@@ -133,6 +134,29 @@ async def test_a_start_with_a_run_id_that_is_being_advanced_is_refused(
     ):
         await runner.start(RunOptions(task=TASK, project_dir=project, run_id=run_id))
     assert provider.requests == []
+
+
+async def test_a_run_whose_lease_was_taken_over_stops_instead_of_advancing(
+    checkpoint_url: str, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orchestrator.lease
+
+    monkeypatch.setattr(orchestrator.lease, "RENEW_EVERY_S", 0.01)
+    provider = GatedProvider()
+    runner = Runner(load_settings(provider="offline", checkpoint_url=checkpoint_url), provider=provider)
+    run_id = new_run_id()
+    await runner.start(RunOptions(task=TASK, project_dir=project, until="design", run_id=run_id))
+    provider.gate.clear()
+    resuming = asyncio.create_task(runner.resume(run_id, project))
+    await provider.waiting.wait()
+    async with open_persistence(checkpoint_url, project) as pers:
+        # As if this process had stalled past its expiry and a worker elsewhere took the run over.
+        await pers.registry.claim(
+            run_id, Owner("other", 4242, "worker-3", "another-node"), 600, lambda h, n: True
+        )
+    with pytest.raises(RunLocked, match=rf"^run {run_id}: this process lost its lease to 4242 on worker-3"):
+        await asyncio.wait_for(resuming, STUCK_S)
+    assert {r.phase for r in provider.requests} == {"design"}, "its first build call never got an answer"
 
 
 async def test_show_reads_a_run_while_another_process_advances_it(checkpoint_url: str, project: Path) -> None:
