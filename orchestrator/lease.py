@@ -128,14 +128,15 @@ async def run_lease(
         raise
     finally:
         beat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await beat
         try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
             await registry.release(run_id, owner.token)
         except Exception as exc:  # the lease lapses on its own; the run's own outcome matters more
             log.warning("lease.release_failed", run_id=run_id, error=_first_line(exc))
-        held.released.set()
-        del _held_here[owner.token]
+        finally:
+            held.released.set()
+            del _held_here[owner.token]
 
 
 async def _claim(registry: Registry, run_id: str, owner: Owner, ttl: float) -> Holder:
