@@ -1,13 +1,16 @@
-"""Where runs persist: LangGraph's SQLite or PostgreSQL checkpointer, and the call journal.
+"""Where runs persist: LangGraph's SQLite or PostgreSQL checkpointer, the call journal, the registry.
 
 SQLite (a file under the project, zero set-up) is the default; a
 `postgresql://` URL selects PostgreSQL. The call journal beside the checkpoints
-lets a resumed run find every model answer it already paid for.
+lets a resumed run find every model answer it already paid for; the registry
+holds each run's lease and last outcome. The SQLite file (and its -wal and -shm
+files) is created owner-only, in an owner-only folder.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -17,19 +20,22 @@ from pathlib import Path
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore
 
+from orchestrator._private import private_dir, private_file
 from orchestrator.errors import ConfigError
 from orchestrator.journal import SQLITE_TABLE, CallJournal, SqliteJournal, StoreJournal
+from orchestrator.registry import LEASES_TABLE, RUNS_TABLE, PostgresRegistry, Registry, SqliteRegistry
 
 DEFAULT_STATE = Path(".phasegraph") / "state.sqlite"
 
 
 @dataclass(frozen=True)
 class Persistence:
-    """An open checkpointer, the store behind the journal (PostgreSQL only), and where they live."""
+    """An open checkpointer, the store behind the journal (PostgreSQL only), the registry, and where."""
 
     saver: BaseCheckpointSaver[str]
     store: BaseStore | None
     where: str
+    registry: Registry
 
     def journal(self, run_id: str) -> CallJournal:
         """The call journal of one run."""
@@ -59,12 +65,13 @@ async def open_persistence(url: str | None, project_dir: Path) -> AsyncIterator[
                 pg_store = await stack.enter_async_context(AsyncPostgresStore.from_conn_string(url))
                 await pg_saver.setup()
                 await pg_store.setup()
+                registry = await stack.enter_async_context(PostgresRegistry.connect(url))
             except Exception as exc:
                 raise ConfigError(
                     f"checkpoint_url: cannot open PostgreSQL at {describe(url, project_dir)}: "
                     f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
                 ) from None
-            yield Persistence(pg_saver, pg_store, describe(url, project_dir))
+            yield Persistence(pg_saver, pg_store, describe(url, project_dir), registry)
             return
         if url and not url.startswith("sqlite:"):
             raise ConfigError(
@@ -120,18 +127,24 @@ async def _shared_sqlite(path: Path) -> AsyncIterator[Persistence]:
 async def _open_sqlite_file(path: Path) -> _SharedSqlite:
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     stack = AsyncExitStack()
     try:
+        private_dir(path.parent)
+        private_file(path)
         saver = await stack.enter_async_context(AsyncSqliteSaver.from_conn_string(str(path)))
         await saver.setup()
         async with saver.lock:
             await saver.conn.executescript(SQLITE_TABLE)
+            for table in (LEASES_TABLE, RUNS_TABLE):
+                await saver.conn.execute(table)
             await saver.conn.commit()
+    except (OSError, sqlite3.Error) as exc:
+        await stack.aclose()
+        raise ConfigError(f"checkpoint_url: cannot open the SQLite file {path}: {exc}") from None
     except BaseException:
         await stack.aclose()
         raise
-    return _SharedSqlite(Persistence(saver, None, str(path)), stack)
+    return _SharedSqlite(Persistence(saver, None, str(path), SqliteRegistry(saver)), stack)
 
 
 def _sqlite_path(url: str | None, project_dir: Path) -> Path:

@@ -47,6 +47,10 @@ class NotFound(PhasegraphError):
     """An agent, phase, pipeline or run id that does not exist."""
 
 
+class RunLocked(ConfigError):
+    """Another process holds the run's lease and is advancing it; one writer per run at a time."""
+
+
 # Provider errors: the model or the network, after the retry policy gave up.
 
 

@@ -3,7 +3,10 @@
 A run is one LangGraph thread (thread id = run id) in the checkpointer. Its state
 holds the task, the phases, the routing decisions, every deliverable and every
 call's usage; its artifacts folder holds the same deliverables as files plus
-`manifest.json`. Any process can pick a run up again by its id.
+`manifest.json`. Any process can pick a run up again by its id, one at a time:
+advancing a run takes its lease (`orchestrator.lease`), and every outcome is
+recorded in the registry beside the checkpoints, so reading a run (`show`,
+`list`) needs neither the lease nor the run's provider.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from langgraph.errors import GraphRecursionError
 
 from orchestrator._log import get_logger
+from orchestrator._private import private_dir
 from orchestrator.artifacts import check_writable, read_manifest, safe_join, write_manifest
 from orchestrator.errors import (
     BudgetExceeded,
@@ -30,6 +34,9 @@ from orchestrator.errors import (
     StepLimitReached,
 )
 from orchestrator.events import Event, EventHandler
+from orchestrator.lease import is_stale, locked_message, run_lease
+from orchestrator.providers.base import ModelRequest, ModelResponse, Provider, T
+from orchestrator.registry import Holder, Registry, StoredStatus
 from orchestrator.result import AgentResult, Deliverable, PhaseResult, Reason, RunResult
 from orchestrator.settings import Settings
 from orchestrator.usage import UsageRecord, sum_records
@@ -117,10 +124,12 @@ class Session:
     on_event: EventHandler | None
     journal: CallJournal
     """The run's answers and spending: the source of the manifest's usage."""
+    registry: Registry
 
     async def execute(self, payload: Any, until: str | None = None) -> RunResult:
         """Drive the graph until it ends, pauses or fails; always leave a manifest behind."""
         interrupt_before = self._stop_before(until) if until else None
+        await self.registry.record(self.run_id, "running", None, "")
         error: PhasegraphError | None = None
         try:
             async for mode, chunk in self.graph.astream(
@@ -144,6 +153,7 @@ class Session:
             )
         result = await self.result(error)
         write_manifest(self.run_dir, result)
+        await self.registry.record(self.run_id, result.status, result.error_type, result.message)
         self._event(
             Event(
                 kind="run_finished",
@@ -386,6 +396,8 @@ class Runner:
         agents_dirs = [Path(d).resolve() for d in (*opts.agents_dirs, *self.settings.agents_dirs)]
         catalog = Catalog.load(agents_dirs, project_dir=project_dir).check()
         out_dir = out_dir_for(self.settings, project_dir)
+        if self.settings.out_dir is None:  # the default artifacts folder is inside it
+            private_dir(project_dir / ".phasegraph")
         check_writable(out_dir, "--out" if self.settings.out_dir else "artifacts folder (--out)")
         outputs: dict[str, Any] = {}
         source = opts.from_artifacts or (run_dir_for(out_dir, opts.from_run) if opts.from_run else None)
@@ -445,13 +457,15 @@ class Runner:
             return await session.execute(Command(resume={"approve": approve, "text": text}), until=until)
 
     async def show(self, run_id: str, project_dir: Path) -> RunResult:
-        """The run as its checkpoint has it now."""
-        config = await self._stored_config(run_id, project_dir)
-        async with self._open(run_id, config) as session:
-            return await session.result()
+        """The run as its checkpoint and its recorded outcome have it now; reads only, needs no provider."""
+        from orchestrator.checkpoint import open_persistence
+
+        check_run_id(run_id)
+        async with open_persistence(self.settings.checkpoint_url, project_dir.resolve()) as pers:
+            return await _read_run(self.settings, pers, run_id)
 
     async def list(self, project_dir: Path) -> list[dict[str, Any]]:
-        """Every run in the checkpointer: id, task, status, from the latest checkpoint of each."""
+        """Every run in the checkpointer: id, task, status (from the registry), newest first; reads only."""
         from orchestrator.checkpoint import open_persistence
 
         rows: dict[str, dict[str, Any]] = {}
@@ -470,11 +484,20 @@ class Runner:
                     "pipeline": (values.get("config") or {}).get("pipeline", ""),
                     "updated": item.checkpoint.get("ts", ""),
                 }
-        for row in rows.values():
-            try:
-                row["status"] = (await self.show(row["run_id"], project_dir)).status
-            except PhasegraphError:
-                row["status"] = "unknown"
+            stored = await pers.registry.statuses()
+            holders = await pers.registry.holders()
+            now = await pers.registry.now()
+            for row in rows.values():
+                outcome = _recorded(row["run_id"], stored.get(row["run_id"]), holders.get(row["run_id"]), now)
+                if outcome is None:
+                    # Never recorded (an older run), or its process died mid-way: only the
+                    # checkpoint can tell where it stopped.
+                    try:
+                        found = await _read_run(self.settings, pers, row["run_id"])
+                        outcome = (found.status, found.error_type, found.message)
+                    except PhasegraphError:
+                        outcome = ("unknown", None, "")
+                row["status"], row["error_type"] = outcome[0], outcome[1]
         return sorted(rows.values(), key=lambda r: str(r["updated"]), reverse=True)
 
     async def _stored_config(self, run_id: str, project_dir: Path) -> dict[str, Any]:
@@ -482,11 +505,7 @@ class Runner:
 
         check_run_id(run_id)
         async with open_persistence(self.settings.checkpoint_url, project_dir.resolve()) as pers:
-            found = await pers.saver.aget_tuple({"configurable": {"thread_id": run_id, "checkpoint_ns": ""}})
-            values = ensure_exists(
-                run_id, found.checkpoint.get("channel_values") if found else None, pers.where
-            )
-        return dict(values["config"])
+            return dict(_state_of(await _checkpoint_of(pers, run_id), run_id, pers)["config"])
 
     def _open(
         self,
@@ -500,6 +519,105 @@ class Runner:
         return _open_session(self, run_id, config, fresh=fresh, pipeline=pipeline, catalog=catalog)
 
 
+async def _checkpoint_of(pers: Any, run_id: str) -> Any:
+    """The run's latest checkpoint tuple, or None."""
+    return await pers.saver.aget_tuple({"configurable": {"thread_id": run_id, "checkpoint_ns": ""}})
+
+
+def _state_of(found: Any, run_id: str, pers: Any) -> dict[str, Any]:
+    """A checkpoint's values; `NotFound` for a run id the checkpointer does not know."""
+    return ensure_exists(run_id, found.checkpoint.get("channel_values") if found else None, pers.where)
+
+
+Outcome = tuple[Any, str | None, str]
+"""A run's status, error type and message."""
+
+
+def _recorded(run_id: str, stored: StoredStatus | None, holder: Holder | None, now: float) -> Outcome | None:
+    """What the registry says about a run; None when only its checkpoint can tell.
+
+    `running` with a live lease holder is running; `running` without one means the
+    process died mid-way, and the checkpoint shows where it stopped.
+    """
+    if stored is None:
+        return None
+    if stored.status != "running":
+        return stored.status, stored.error_type, stored.message
+    if holder is not None and not is_stale(holder, now):
+        return "running", None, locked_message(run_id, holder)
+    return None
+
+
+async def _read_run(settings: Settings, pers: Any, run_id: str) -> RunResult:
+    """A run from its checkpoint, with the status, error and message its last command recorded."""
+    values = _state_of(await _checkpoint_of(pers, run_id), run_id, pers)
+    result = await _read_only_session(settings, pers, run_id, values).result()
+    registry = pers.registry
+    stored, holder = await registry.status(run_id), await registry.holder(run_id)
+    outcome = _recorded(run_id, stored, holder, await registry.now())
+    if outcome is None:
+        return result
+    status, error_type, message = outcome
+    return result.model_copy(update={"status": status, "error_type": error_type, "message": message})
+
+
+class _ReadOnlyProvider(Provider):
+    """The provider of a session that only reads a run's state: nothing there asks a model."""
+
+    name = "none"
+    model = ""
+
+    async def complete(self, request: ModelRequest[T]) -> ModelResponse[T]:
+        raise RuntimeError(f"run {request.run_id}: a read-only session asked a model ({request.describe()})")
+
+
+def _read_only_session(settings: Settings, pers: Any, run_id: str, values: dict[str, Any]) -> Session:
+    """The run's graph over its checkpoint, to read its state: no provider, no project scan, no lease.
+
+    The graph's shape comes from the stored phases, pipeline and approval setting;
+    its nodes are never run, so the catalogue, snapshot and provider stay empty.
+    """
+    from orchestrator._graph import RunContext, build_graph
+    from orchestrator.catalog import Catalog
+    from orchestrator.phases import load_pipeline
+    from orchestrator.project import ProjectSnapshot
+    from orchestrator.prompts import PromptBook
+    from orchestrator.routing import Router
+    from orchestrator.usage import UsageLedger
+
+    config = values["config"]
+    project_dir = Path(config["project_dir"])
+    pipeline = load_pipeline(config["pipeline"], project_dir=project_dir)
+    run_dir = run_dir_for(Path(config["out_dir"]), run_id)
+    catalog = Catalog()
+    snapshot = ProjectSnapshot(root=project_dir)
+    ctx = RunContext(
+        settings=settings,
+        catalog=catalog,
+        pipeline=pipeline,
+        snapshot=snapshot,
+        router=Router(catalog, snapshot),
+        provider=_ReadOnlyProvider(),
+        ledger=UsageLedger(),
+        prompts=PromptBook(),
+        run_dir=run_dir,
+        run_id=run_id,
+        approval_gates=bool(config.get("approval_gates")),
+    )
+    keys = list(values.get("phases") or _phases_from(config, pipeline))
+    graph = build_graph(ctx, keys).compile(checkpointer=pers.saver, store=pers.store)
+    return Session(
+        run_id=run_id,
+        graph=graph,
+        ctx=ctx,
+        config={"configurable": {"thread_id": run_id}, "recursion_limit": settings.max_steps},
+        run_dir=run_dir,
+        on_event=None,
+        journal=pers.journal(run_id),
+        registry=pers.registry,
+    )
+
+
 @asynccontextmanager
 async def _open_session(
     runner: Runner,
@@ -510,6 +628,7 @@ async def _open_session(
     pipeline: Any = None,
     catalog: Any = None,
 ) -> AsyncIterator[Session]:
+    """The run's graph, ready to advance, with the run's lease held until the caller is done."""
     from orchestrator._graph import RunContext, build_graph
     from orchestrator.catalog import Catalog
     from orchestrator.checkpoint import open_persistence
@@ -529,25 +648,25 @@ async def _open_session(
         catalog = Catalog.load([Path(d) for d in config["agents_dirs"]], project_dir=project_dir)
     pipeline = pipeline or load_pipeline(config["pipeline"], project_dir=project_dir)
     snapshot = ProjectSnapshot.scan(project_dir)
-    provider = runner._provider
-    owns_provider = provider is None
-    if provider is None:
-        overrides: dict[str, Any] = {"provider": config["provider"], "model": config["model"]}
-        if config.get("cassette") and not settings.cassette:
-            overrides["cassette"] = Path(config["cassette"])
-        provider = make_provider(settings.model_copy(update=overrides), chat_model=runner._chat_model)
-    async with open_persistence(settings.checkpoint_url, project_dir) as pers:
-        if fresh:
-            existing = await pers.saver.aget_tuple(
-                {"configurable": {"thread_id": run_id, "checkpoint_ns": ""}}
-            )
-            if existing is not None:
-                raise ConfigError(
-                    f"--run-id {run_id}: a run with this id already exists (use `phasegraph resume`)"
-                )
+    async with AsyncExitStack() as stack:
+        provider = runner._provider
+        if provider is None:
+            overrides: dict[str, Any] = {"provider": config["provider"], "model": config["model"]}
+            if config.get("cassette") and not settings.cassette:
+                overrides["cassette"] = Path(config["cassette"])
+            provider = make_provider(settings.model_copy(update=overrides), chat_model=runner._chat_model)
+            stack.push_async_callback(provider.aclose)
         limits = UsageLimits(max_tokens=settings.max_tokens, max_usd=settings.max_usd)
         if provider.billed:
             require_price(provider.model, settings.prices, limits)
+        pers = await stack.enter_async_context(open_persistence(settings.checkpoint_url, project_dir))
+        # Before anything reads the run's state: what it reads must still hold when it writes.
+        await stack.enter_async_context(run_lease(pers.registry, run_id))
+        stored = await _checkpoint_of(pers, run_id)
+        if fresh and stored is not None:
+            raise ConfigError(
+                f"--run-id {run_id}: a run with this id already exists (use `phasegraph resume`)"
+            )
         journal = pers.journal(run_id)
         ledger = UsageLedger(records=await journal.spending())
         ctx = RunContext(
@@ -564,12 +683,11 @@ async def _open_session(
             approval_gates=bool(config.get("approval_gates")),
             on_call=runner.on_call,
         )
-        stored = await pers.saver.aget_tuple({"configurable": {"thread_id": run_id, "checkpoint_ns": ""}})
         keys = list(((stored.checkpoint.get("channel_values") or {}).get("phases") or []) if stored else [])
         graph = build_graph(ctx, keys or _phases_from(config, pipeline)).compile(
             checkpointer=pers.saver, store=pers.store
         )
-        session = Session(
+        yield Session(
             run_id=run_id,
             graph=graph,
             ctx=ctx,
@@ -577,12 +695,8 @@ async def _open_session(
             run_dir=run_dir,
             on_event=runner.on_event,
             journal=journal,
+            registry=pers.registry,
         )
-        try:
-            yield session
-        finally:
-            if owns_provider:
-                await provider.aclose()
 
 
 def _phases_from(config: dict[str, Any], pipeline: Any) -> list[str]:

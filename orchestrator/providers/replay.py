@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from orchestrator._private import append_private
 from orchestrator.errors import ConfigError, ReplayMiss
 from orchestrator.providers._answers import parse_output
 from orchestrator.providers._redact import redact
@@ -56,7 +57,7 @@ class Cassette:
         self._lock = threading.Lock()
 
     def append(self, request: ModelRequest[Any], response: ModelResponse[Any]) -> None:
-        """Add one call at the end of the file (created with its folder if needed)."""
+        """Add one call at the end of the file (created 0600, with its folder, if needed)."""
         # The request is for people reading the file: mask anything key-like in it. The
         # response must replay byte for byte, so only known secrets are masked there.
         shown_request = json.loads(redact(json.dumps(request.normalised()), self._secrets))
@@ -71,7 +72,8 @@ class Cassette:
         line = entry.model_dump_json()
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as handle:
+            # Owner-only: a cassette holds every prompt (the project's source) and answer.
+            with append_private(self.path) as handle:
                 handle.write(line + "\n")
 
     def load(self) -> list[CassetteEntry]:
