@@ -40,7 +40,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     configure_logging(force=True)
 
 
-def run_cli(
+def invoke_cli(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str
 ) -> tuple[int, str, str]:
     """`phasegraph ARGS...` in-process: (exit code, stdout, stderr); a traceback fails the test."""
@@ -53,6 +53,16 @@ def run_cli(
     assert "Traceback" not in err + out
     code = exited.value.code
     return (code if isinstance(code, int) else 0), out, err
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """`run_cli(*args)`: `invoke_cli` with this test's capsys and monkeypatch."""
+
+    def call(*args: str) -> tuple[int, str, str]:
+        return invoke_cli(capsys, monkeypatch, *args)
+
+    return call
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import pytest
 
 from orchestrator import Orchestrator
 from orchestrator.errors import CardError
-from tests.conftest import run_cli as cli
 from tests.test_catalog import card_text
 
 TASK = "Add JWT authentication to the FastAPI notes service"
@@ -25,14 +24,6 @@ BROKEN = "# Agent: Broken\n\n**Agent ID:** !!!\n"
 BROKEN_MESSAGE = "3: agent id '!!!' has no letters or digits — fix it, or name it _broken.md to leave it out"
 
 pytestmark = pytest.mark.usefixtures("clean_env")
-
-
-@pytest.fixture
-def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    def call(*args: str) -> tuple[int, str, str]:
-        return cli(capsys, monkeypatch, *args)
-
-    return call
 
 
 @pytest.fixture

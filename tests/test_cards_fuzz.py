@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -166,7 +165,6 @@ def test_yaml_bombs_in_front_matter_are_bounded() -> None:
     ],
     ids=["sections", "keywords", "deliverables", "tech stack", "collaborators", "toon keys", "table rows"],
 )
-def test_many_repeated_elements_parse_in_linear_time(body: str) -> None:
-    start = time.perf_counter()
-    parse_card(f"# Agent: A\n**Agent ID:** a\n{body}\n")
-    assert time.perf_counter() - start < 5.0
+def test_many_repeated_elements_parse(body: str) -> None:
+    """Tens of thousands of repeated elements still give a card (parse speed: benchmarks/bench_cards.py)."""
+    assert parse_card(f"# Agent: A\n**Agent ID:** a\n{body}\n").id == "a"

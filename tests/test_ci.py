@@ -21,7 +21,7 @@ import yaml
 
 from benchmarks.fake_openai import FakeOpenAI, FaultConfig
 from orchestrator.cli import _register, app
-from tests.conftest import run_cli
+from tests.conftest import invoke_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / "examples" / "github-actions-verify.yml"
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code, out, _ = run_cli(capsys, monkeypatch, *args)
+    code, out, _ = invoke_cli(capsys, monkeypatch, *args)
     return code, out
 
 

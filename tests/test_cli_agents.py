@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import run_cli as run
+from tests.conftest import invoke_cli as run
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEED = FIXTURES / "seed_backend_python.md"

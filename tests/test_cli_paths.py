@@ -19,19 +19,10 @@ import pytest
 from orchestrator import Orchestrator
 from orchestrator.errors import ConfigError, WriteFailed
 from tests.conftest import ScriptedProvider
-from tests.conftest import run_cli as cli
 
 TASK = "Add JWT authentication to the FastAPI notes service"
 
 pytestmark = pytest.mark.usefixtures("clean_env")
-
-
-@pytest.fixture
-def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    def call(*args: str) -> tuple[int, str, str]:
-        return cli(capsys, monkeypatch, *args)
-
-    return call
 
 
 @pytest.fixture

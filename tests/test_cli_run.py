@@ -22,7 +22,6 @@ from orchestrator import Orchestrator
 from orchestrator.cli._progress import ProgressDisplay
 from orchestrator.providers.replay import Cassette, RecordingProvider
 from tests.conftest import ScriptedProvider
-from tests.conftest import run_cli as cli
 
 TASK = "Add JWT authentication to the FastAPI notes service"
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,14 +29,6 @@ MANIFEST_KEYS = {"run_id", "status", "task", "pipeline", "phases", "usage", "pro
 
 
 pytestmark = pytest.mark.usefixtures("clean_env")
-
-
-@pytest.fixture
-def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    def call(*args: str) -> tuple[int, str, str]:
-        return cli(capsys, monkeypatch, *args)
-
-    return call
 
 
 def failing_cassette(project: Path, path: Path) -> Path:

@@ -259,10 +259,8 @@ async def test_the_control_endpoint_reports_what_each_request_billed(server: Fak
 async def test_hung_request_hits_the_client_timeout() -> None:
     with FakeOpenAI(FaultConfig(rate_hang=1.0, hang_s=5)) as fake:
         async with openai.AsyncOpenAI(base_url=fake.base_url, api_key="t", max_retries=0, timeout=0.3) as c:
-            started = time.monotonic()
             with pytest.raises(openai.APITimeoutError):
                 await c.chat.completions.create(model="m", messages=MESSAGES)
-            assert time.monotonic() - started < 1.5
         assert (fake.requests[0].fault, fake.requests[0].status) == ("hang", None)
 
 
@@ -270,28 +268,27 @@ async def test_hung_connection_does_not_delay_other_requests() -> None:
     config = FaultConfig(seed=0, rate_hang=0.5, hang_s=5)
     with FakeOpenAI(config) as fake:
         async with openai.AsyncOpenAI(base_url=fake.base_url, api_key="t", max_retries=0, timeout=1.0) as c:
-            started = time.monotonic()
             results = await asyncio.gather(
                 *(c.chat.completions.create(model="m", messages=MESSAGES) for _ in range(8)),
                 return_exceptions=True,
             )
-            elapsed = time.monotonic() - started
         faults = [r.fault for r in fake.requests]
     assert "hang" in faults and "none" in faults
+    # Every request that was not hung got its answer within the client's 1 s timeout.
     assert sum(not isinstance(r, BaseException) for r in results) == faults.count("none")
-    assert elapsed < 2.0
 
 
 async def test_stop_releases_hung_connections_promptly() -> None:
     fake = FakeOpenAI(FaultConfig(rate_hang=1.0, hang_s=30)).start()
     async with httpx.AsyncClient(base_url=fake.base_url, timeout=5) as c:
         pending = asyncio.create_task(c.post("/chat/completions", json={"model": "m", "messages": MESSAGES}))
-        await asyncio.sleep(0.2)
-        started = time.monotonic()
+        while not fake.requests:
+            await asyncio.sleep(0.01)
         await asyncio.to_thread(fake.stop)
-        with pytest.raises(httpx.HTTPError):
+        with pytest.raises(httpx.HTTPError) as info:
             await pending
-    assert time.monotonic() - started < 1.0
+    # Released by stop() (the connection closed), not left to run into the client's own timeout.
+    assert not isinstance(info.value, httpx.TimeoutException)
 
 
 def _fault_sequence(fake: FakeOpenAI, n: int) -> list[str]:

@@ -14,7 +14,7 @@ from junitparser import Error, Failure, JUnitXml, TestCase
 
 from orchestrator import Orchestrator
 from orchestrator.providers.replay import Cassette, RecordingProvider
-from tests.conftest import ScriptedProvider, run_cli
+from tests.conftest import ScriptedProvider, invoke_cli
 
 TASK = "Add JWT authentication to the FastAPI notes service"
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 def verify_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> int:
-    return run_cli(capsys, monkeypatch, "verify", "-q", *args)[0]
+    return invoke_cli(capsys, monkeypatch, "verify", "-q", *args)[0]
 
 
 def cases(path: Path) -> list[tuple[str, TestCase]]:

@@ -26,7 +26,7 @@ from orchestrator.providers._retry import RetryPolicy
 from orchestrator.run import Runner, RunOptions
 from orchestrator.settings import load_settings
 from orchestrator.usage import Usage, UsageLedger, UsageRecord
-from tests.conftest import run_cli
+from tests.conftest import invoke_cli
 
 TASK = "Add JWT authentication to the FastAPI notes service"
 BASE = "http://127.0.0.1:9/v1"
@@ -238,7 +238,7 @@ def test_the_cli_refuses_a_usd_budget_for_an_unpriced_model_in_one_line(
 ) -> None:
     monkeypatch.setenv("OPENAI_BASE_URL", BASE)
     args = ["run", TASK, "--project-dir", str(project), "--provider", "openai", "--model", "gpt-9"]
-    code, _, err = run_cli(capsys, monkeypatch, *args, "--max-usd", "1")
+    code, _, err = invoke_cli(capsys, monkeypatch, *args, "--max-usd", "1")
     assert code == 2
     assert err.count("\n") == 1
     assert "no price is known for model 'gpt-9'" in err

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli as run
+from tests.conftest import invoke_cli as run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,8 +21,6 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("PHASEGRAPH_AGENTS_DIRS", "PHASEGRAPH_PIPELINE", "PHASEGRAPH_APPROVAL_GATES"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
-
-
 
 
 def project(root: Path, files: dict[str, str]) -> Path:
@@ -185,18 +183,16 @@ def test_plan_is_byte_identical_on_every_run(
 
 @pytest.mark.slow
 def test_route_and_plan_start_without_the_model_stack() -> None:
+    """Start-up time itself is measured in benchmarks/bench_startup.py; this checks its cause."""
     code = (
-        "import sys, time; t = time.perf_counter()\n"
+        "import sys\n"
         "from orchestrator.cli import _register; _register()\n"
-        "heavy = [m for m in ('langgraph', 'openai', 'langchain_core') if m in sys.modules]\n"
-        "print(heavy, time.perf_counter() - t)\n"
+        "print([m for m in ('langgraph', 'openai', 'langchain_core') if m in sys.modules])\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
-    heavy, seconds = result.stdout.rsplit(" ", 1)
-    assert heavy == "[]"
-    assert float(seconds) < 1.0
+    assert result.stdout.strip() == "[]"
 
 
 @pytest.mark.slow

@@ -24,7 +24,7 @@ from orchestrator.providers.base import ModelRequest, ModelResponse, T
 from orchestrator.registry import Owner
 from orchestrator.run import Runner, RunOptions
 from orchestrator.settings import load_settings
-from tests.conftest import ScriptedProvider, run_cli
+from tests.conftest import ScriptedProvider, invoke_cli
 
 TASK = "Add JWT authentication to the FastAPI notes service"
 HOLDER_SCRIPT = Path(__file__).parent / "_lease_holder.py"
@@ -195,17 +195,17 @@ def test_a_second_resume_exits_2_naming_the_holder_and_calls_no_model(
     with FakeOpenAI(FaultConfig(array_items=1)) as server:
         _fake_env(monkeypatch, server)
         started = ["run", TASK, "--provider", "openai", "--model", "fake-model", "--until", "design"]
-        code, _, err = run_cli(capsys, monkeypatch, *started, "--run-id", run_id, *common)
+        code, _, err = invoke_cli(capsys, monkeypatch, *started, "--run-id", run_id, *common)
         assert code == 0, err
         asked = len(server.requests)
         with held_elsewhere(checkpoint_url, project, run_id) as other:
-            code, out, err = run_cli(capsys, monkeypatch, "resume", run_id, *common)
+            code, out, err = invoke_cli(capsys, monkeypatch, "resume", run_id, *common)
             assert code == 2 and out == ""
             host = re.escape(socket.gethostname())
             holder = rf"run {run_id} is being advanced by {other.pid} on {host} since {ISO_UTC}"
             assert re.fullmatch(rf"phasegraph: error: {holder}\n", err)
             assert len(server.requests) == asked
-        code, out, err = run_cli(capsys, monkeypatch, "resume", run_id, *common)
+        code, out, err = invoke_cli(capsys, monkeypatch, "resume", run_id, *common)
         assert code == 0, err
         prompts = [r.prompt_sha for r in server.requests]
     assert len(prompts) > asked
@@ -219,12 +219,14 @@ def test_resume_takes_over_from_a_process_that_was_killed_holding_the_run(
 ) -> None:
     run_id = new_run_id()
     common = ["--project-dir", str(project), "--checkpoint-url", checkpoint_url, "--json", "--quiet"]
-    code, _, err = run_cli(capsys, monkeypatch, "run", TASK, "--until", "design", "--run-id", run_id, *common)
+    code, _, err = invoke_cli(
+        capsys, monkeypatch, "run", TASK, "--until", "design", "--run-id", run_id, *common
+    )
     assert code == 0, err
     with held_elsewhere(checkpoint_url, project, run_id) as other:
         other.send_signal(signal.SIGKILL)
         other.wait(timeout=60)
-    code, out, err = run_cli(capsys, monkeypatch, "resume", run_id, *common)
+    code, out, err = invoke_cli(capsys, monkeypatch, "resume", run_id, *common)
     assert code == 0, err
     assert json.loads(out)["status"] == "completed"
 

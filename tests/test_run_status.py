@@ -17,7 +17,7 @@ from orchestrator.providers.base import ModelRequest, ModelResponse, T
 from orchestrator.result import RunResult
 from orchestrator.run import Runner, RunOptions
 from orchestrator.settings import load_settings
-from tests.conftest import ScriptedProvider, run_cli
+from tests.conftest import ScriptedProvider, invoke_cli
 from tests.test_run_openai import _completion
 
 TASK = "Add JWT authentication to the FastAPI notes service"
@@ -135,12 +135,12 @@ def test_runs_show_and_list_of_an_openai_run_need_no_api_key(
         error_type,
     )
     asked = route.call_count
-    code, out, err = run_cli(
+    code, out, err = invoke_cli(
         capsys, monkeypatch, "runs", "show", ran.run_id, "--project-dir", str(project), "--json"
     )
     assert code == 0, err
     assert _outcome(json.loads(out)) == _outcome(manifest)
-    code, out, err = run_cli(capsys, monkeypatch, "runs", "list", "--project-dir", str(project), "--json")
+    code, out, err = invoke_cli(capsys, monkeypatch, "runs", "list", "--project-dir", str(project), "--json")
     assert code == 0, err
     [row] = json.loads(out)
     assert (row["status"], row["error_type"]) == (status, error_type)

@@ -21,19 +21,10 @@ import pytest
 from orchestrator import Orchestrator
 from orchestrator.errors import ConfigError
 from orchestrator.run import RunOptions, check_task
-from tests.conftest import run_cli as cli
 
 TASK = "Add JWT authentication to the FastAPI notes service"
 
 pytestmark = pytest.mark.usefixtures("clean_env")
-
-
-@pytest.fixture
-def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    def call(*args: str) -> tuple[int, str, str]:
-        return cli(capsys, monkeypatch, *args)
-
-    return call
 
 
 def one_error_line(err: str) -> str:

@@ -25,7 +25,6 @@ from orchestrator.events import Event
 from orchestrator.providers.base import ModelRequest, ModelResponse
 from orchestrator.result import RunResult
 from tests.conftest import ScriptedProvider
-from tests.conftest import run_cli as cli
 
 T = TypeVar("T")
 HOSTILE = "\x1b[2J\x1b]0;pwned\x07[red]red[/red] :bug: "
@@ -35,14 +34,6 @@ SHOWN = "\\x1b[2J\\x1b]0;pwned\\x07[red]red[/red] :bug: "
 TASK = "Add JWT authentication to the FastAPI notes service"
 
 pytestmark = pytest.mark.usefixtures("clean_env")
-
-
-@pytest.fixture
-def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    def call(*args: str) -> tuple[int, str, str]:
-        return cli(capsys, monkeypatch, *args)
-
-    return call
 
 
 class HostileBriefs(ScriptedProvider):
