@@ -16,7 +16,7 @@ from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from orchestrator._nodes import GraphShape, NodeKind, node
-from orchestrator._phase import PhaseNodes
+from orchestrator._phase import Graph, PhaseNodes
 from orchestrator._turn import RunContext
 from orchestrator.state import RunState
 
@@ -27,11 +27,9 @@ if TYPE_CHECKING:
 CompiledGraph: TypeAlias = CompiledStateGraph[RunState, RunContext, RunState, RunState]
 
 
-def build_graph(shape: GraphShape) -> StateGraph[RunState, RunContext, RunState, RunState]:
+def build_graph(shape: GraphShape) -> Graph:
     """The StateGraph of `shape` (phases in pipeline order), not yet compiled."""
-    graph: StateGraph[RunState, RunContext, RunState, RunState] = StateGraph(
-        RunState, context_schema=RunContext
-    )
+    graph: Graph = StateGraph(RunState, context_schema=RunContext)
     for key in shape.phases:
         PhaseNodes(key, shape).add_to(graph)
     graph.add_edge(START, node(shape.phases[0], NodeKind.ROUTE))

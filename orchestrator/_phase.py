@@ -44,6 +44,7 @@ from orchestrator.state import (
 )
 
 Graph = StateGraph[RunState, RunContext, RunState, RunState]
+"""The pipeline graph before compiling: typed by its state and its nodes' runtime context."""
 
 
 def _turn_update(done: TurnResult) -> RunUpdate:
@@ -70,6 +71,7 @@ class PhaseNodes:
     # Nodes.
 
     async def route(self, state: RunState, runtime: Runtime[RunContext]) -> RunUpdate:
+        """Choose the phase's primary and collaborators; a phase nobody serves fails here."""
         ctx = runtime.context
         phase = ctx.pipeline.phase(self.key)
         found = ctx.router.route(state["task"], phase)
@@ -94,6 +96,7 @@ class PhaseNodes:
         return {"routes": {self.key: record}, "phase_status": {self.key: {"status": "running"}}}
 
     async def primary(self, state: RunState, runtime: Runtime[RunContext]) -> RunUpdate:
+        """The primary's turn, with the earlier phases' deliverables and any feedback for this phase."""
         ctx = runtime.context
         phase = ctx.pipeline.phase(self.key)
         found = state["routes"][self.key]
