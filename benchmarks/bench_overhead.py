@@ -97,7 +97,7 @@ async def phasegraph_run(
 def _profile_targets() -> list[tuple[Any, str, str]]:
     from langgraph.graph.state import StateGraph
 
-    from orchestrator import _graph, catalog, journal, project, prompts, routing
+    from orchestrator import _turn, catalog, journal, project, prompts, routing
     from orchestrator import phases as phase_files
     from orchestrator import run as run_module
     from orchestrator.providers import openai as openai_provider
@@ -109,12 +109,12 @@ def _profile_targets() -> list[tuple[Any, str, str]]:
         (StateGraph, "compile", "LangGraph `compile`"),
         (routing.Router, "route", "`Router.route`"),
         (prompts.PromptBook, "render", "prompt rendering (Jinja2)"),
-        (_graph, "output_spec", "`output_spec`: output models"),
+        (_turn, "output_spec", "`output_spec`: output models"),
         (openai_provider.OpenAIProvider, "_client", "`AsyncOpenAI` client creation"),
         (openai_provider.OpenAIProvider, "complete", "`OpenAIProvider.complete` (HTTP, parse)"),
         (journal.CallJournal, "get", "call journal reads"),
         (journal.CallJournal, "put", "call journal writes"),
-        (_graph, "write_deliverable", "deliverable files (atomic writes)"),
+        (_turn, "write_deliverable", "deliverable files (atomic writes)"),
         (run_module, "write_manifest", "`manifest.json` writes"),
         (run_module.Session, "result", "state read-back for the manifest"),
     ]

@@ -18,11 +18,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from langgraph.errors import GraphRecursionError
 
 from orchestrator._log import get_logger
+from orchestrator._nodes import GraphShape, NodeKind, is_node, node, phase_of
 from orchestrator._private import private_dir
 from orchestrator.artifacts import check_writable, read_manifest, safe_join, write_manifest
 from orchestrator.errors import (
@@ -35,14 +36,21 @@ from orchestrator.errors import (
 )
 from orchestrator.events import Event, EventHandler
 from orchestrator.lease import is_stale, locked_message, run_lease
-from orchestrator.providers.base import ModelRequest, ModelResponse, Provider, T
 from orchestrator.registry import Holder, Registry, StoredStatus
-from orchestrator.result import AgentResult, Deliverable, PhaseResult, Reason, RunResult
+from orchestrator.result import AgentResult, Deliverable, PhaseResult, Reason, RunResult, RunStatus
 from orchestrator.settings import Settings
+from orchestrator.state import AgentOutput, RouteRecord, RunConfig, RunState
 from orchestrator.usage import UsageRecord, sum_records
 
 if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
+    from langgraph.types import Command, StateSnapshot
+
+    from orchestrator._graph import CompiledGraph
+    from orchestrator._turn import RunContext
+    from orchestrator.checkpoint import Persistence
     from orchestrator.journal import CallJournal
+    from orchestrator.phases import Pipeline
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,80}$")
 _NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -117,17 +125,23 @@ class Session:
     """One open run: its graph, context and checkpointer config; use inside `open_run`."""
 
     run_id: str
-    graph: Any
-    ctx: Any
-    config: dict[str, Any]
+    graph: CompiledGraph
+    shape: GraphShape
+    """The run's phases and approval nodes: what its graph was compiled from."""
+    pipeline: Pipeline
+    ctx: RunContext | None
+    """What the graph's nodes work with (LangGraph's runtime context); None when the session only reads."""
+    config: RunnableConfig
     run_dir: Path
     on_event: EventHandler | None
     journal: CallJournal
     """The run's answers and spending: the source of the manifest's usage."""
     registry: Registry
 
-    async def execute(self, payload: Any, until: str | None = None) -> RunResult:
+    async def execute(self, payload: RunState | Command[str] | None, until: str | None = None) -> RunResult:
         """Drive the graph until it ends, pauses or fails; always leave a manifest behind."""
+        if self.ctx is None:
+            raise RuntimeError(f"run {self.run_id}: a read-only session cannot advance the run")
         interrupt_before = self._stop_before(until) if until else None
         await self.registry.record(self.run_id, "running", None, "")
         error: PhasegraphError | None = None
@@ -135,13 +149,14 @@ class Session:
             async for mode, chunk in self.graph.astream(
                 payload,
                 self.config,
+                context=self.ctx,
                 stream_mode=["custom", "updates"],
                 interrupt_before=interrupt_before,
                 durability="sync",
             ):
                 if mode == "custom":
                     self._event(Event.model_validate(chunk))
-                elif isinstance(chunk, dict) and any(str(k).endswith(".gate") for k in chunk):
+                elif isinstance(chunk, dict) and any(is_node(str(k), NodeKind.GATE) for k in chunk):
                     write_manifest(self.run_dir, await self.result())
         except PhasegraphError as exc:
             error = exc
@@ -171,21 +186,21 @@ class Session:
         needs approval still pauses for it, a rejected phase re-runs before the stop,
         and an approved one stops before the next phase begins.
         """
-        key = self.ctx.pipeline.phase(until).key
-        keys = [p.key for p in self.ctx.pipeline.phases if f"{p.key}.route" in self.graph.nodes]
+        key = self.pipeline.phase(until).key
+        keys = [p.key for p in self.pipeline.phases if p.key in self.shape.phases]
         if key not in keys:
             raise ConfigError(
                 f"--until {until}: phase {key} is not one of this run's phases ({', '.join(keys)})"
             )
         later = keys[keys.index(key) + 1 :]
-        return [f"{later[0]}.route"] if later else None
+        return [node(later[0], NodeKind.ROUTE)] if later else None
 
     async def result(self, error: PhasegraphError | None = None) -> RunResult:
         """The run as it stands, in manifest form."""
         snapshot = await self.graph.aget_state(self.config)
-        values: dict[str, Any] = dict(snapshot.values or {})
+        values = cast("RunState", snapshot.values or {})
         records = await self.journal.spending()
-        return build_result(self.ctx, values, snapshot, error, self.run_dir, records)
+        return build_result(self.pipeline, values, snapshot, error, self.run_dir, records)
 
     def _event(self, event: Event) -> None:
         log.info(
@@ -201,76 +216,72 @@ class Session:
 
 
 def build_result(
-    ctx: Any,
-    values: dict[str, Any],
-    snapshot: Any,
+    pipeline: Pipeline,
+    values: RunState,
+    snapshot: StateSnapshot | None,
     error: PhasegraphError | None,
     run_dir: Path,
     records: Sequence[UsageRecord] = (),
 ) -> RunResult:
     """Fold checkpoint state, the journal's usage `records` and the error that stopped the run
     (if any) into a RunResult."""
-    phases: list[PhaseResult] = []
-    statuses = values.get("phase_status") or {}
-    outputs = values.get("outputs") or {}
-    for key in values.get("phases") or []:
-        spec = ctx.pipeline.phase(key)
-        st = statuses.get(key) or {}
-        route = (values.get("routes") or {}).get(key) or {}
-        reasons: list[Reason] = []
-        if route.get("candidates") and route.get("primary"):
-            top = next((c for c in route["candidates"] if c["id"] == route["primary"]), None)
-            reasons = [Reason.model_validate(r) for r in (top or {}).get("reasons", [])]
-        agents = [
-            _agent_result(o, records)
-            for o in sorted(
-                (o for o in outputs.values() if o["phase"] == key and not o.get("imported")),
-                key=lambda o: o["seq"],
-            )
-        ]
-        phase_usage = sum_records(r for r in records if r.phase == key)
-        phases.append(
-            PhaseResult(
-                key=key,
-                label=spec.label,
-                name=spec.name,
-                status=st.get("status", "pending"),
-                primary=route.get("primary"),
-                reasons=reasons,
-                agents=agents,
-                missing=st.get("missing") or {},
-                message=st.get("message", ""),
-                usage=phase_usage,
-                run_dir=str(run_dir),
-            )
-        )
+    phases = [_phase_result(pipeline, key, values, run_dir, records) for key in values.get("phases") or []]
     status, message, error_type = _status(phases, snapshot, error)
-    config = values.get("config") or {}
+    config = values.get("config")
     return RunResult(
         run_id=values.get("run_id", ""),
         status=status,
         task=values.get("task", ""),
-        pipeline=config.get("pipeline", ""),
+        pipeline=config["pipeline"] if config else "",
         phases=phases,
         usage=sum_records(records),
-        provider=config.get("provider", ""),
-        model=config.get("model", ""),
+        provider=config["provider"] if config else "",
+        model=config["model"] if config else "",
         message=message,
         error_type=error_type,
         run_dir=str(run_dir),
     )
 
 
-def _agent_result(out: dict[str, Any], records: Sequence[UsageRecord]) -> AgentResult:
+def _phase_result(
+    pipeline: Pipeline, key: str, values: RunState, run_dir: Path, records: Sequence[UsageRecord]
+) -> PhaseResult:
+    """One phase of the run: its status, its route's reasons, and its agents' own (not imported) work."""
+    spec = pipeline.phase(key)
+    st = (values.get("phase_status") or {}).get(key)
+    route = (values.get("routes") or {}).get(key)
+    mine = [o for o in (values.get("outputs") or {}).values() if o["phase"] == key and not o.get("imported")]
+    return PhaseResult(
+        key=key,
+        label=spec.label,
+        name=spec.name,
+        status=st["status"] if st else "pending",
+        primary=route["primary"] if route else None,
+        reasons=_reasons(route),
+        agents=[_agent_result(o, records) for o in sorted(mine, key=lambda o: o["seq"])],
+        missing=(st.get("missing") if st else None) or {},
+        message=(st.get("message") if st else None) or "",
+        usage=sum_records(r for r in records if r.phase == key),
+        run_dir=str(run_dir),
+    )
+
+
+def _reasons(route: RouteRecord | None) -> list[Reason]:
+    """Why the route chose its primary: the primary candidate's reasons."""
+    if not route or not route["primary"]:
+        return []
+    top = next((c for c in route["candidates"] if c["id"] == route["primary"]), None)
+    return [Reason.model_validate(r) for r in top["reasons"]] if top else []
+
+
+def _agent_result(out: AgentOutput, records: Sequence[UsageRecord]) -> AgentResult:
     return AgentResult(
         id=out["agent"],
         role=out["role"],
-        handed_off_by=out.get("handed_off_by"),
-        brief=out.get("brief", ""),
+        handed_off_by=out["handed_off_by"],
+        brief=out["brief"],
         deliverables=[
-            Deliverable(
-                name=name, path=out["paths"][name], chars=len(text), repaired=name in out.get("repaired", [])
-            )
+            Deliverable(name=name, path=out["paths"][name], chars=len(text), repaired=name in out["repaired"])
             for name, text in out["deliverables"].items()
         ],
         usage=sum_records(r for r in records if r.phase == out["phase"] and r.agent == out["agent"]),
@@ -278,8 +289,8 @@ def _agent_result(out: dict[str, Any], records: Sequence[UsageRecord]) -> AgentR
 
 
 def _status(
-    phases: list[PhaseResult], snapshot: Any, error: PhasegraphError | None
-) -> tuple[Any, str, str | None]:
+    phases: list[PhaseResult], snapshot: StateSnapshot | None, error: PhasegraphError | None
+) -> tuple[RunStatus, str, str | None]:
     if isinstance(error, BudgetExceeded):
         return "budget_exceeded", error.message, type(error).__name__
     if error is not None:
@@ -290,14 +301,19 @@ def _status(
     if snapshot is not None and (snapshot.next or snapshot.tasks):
         waiting = [t for t in snapshot.tasks if t.interrupts]
         if waiting:
-            phase = waiting[0].name.split(".")[0]
+            phase = _phase_at(waiting[0].name, phases)
             for p in phases:
                 if p.key == phase:
                     p.status = "paused"
             return "paused", f"waiting for approval of phase {phase}", "AwaitingApproval"
-        nxt = (snapshot.next or [t.name for t in snapshot.tasks])[0].split(".")[0]
+        nxt = _phase_at((snapshot.next or [t.name for t in snapshot.tasks])[0], phases)
         return "paused", f"stopped before phase {nxt}; `phasegraph resume` continues", None
     return "completed", "", None
+
+
+def _phase_at(name: str, phases: list[PhaseResult]) -> str:
+    """The phase of graph node `name`; before the first node of any phase, the run's first phase."""
+    return phase_of(name) or (phases[0].key if phases else name)
 
 
 def _model_name(settings: Settings) -> str:
@@ -311,26 +327,26 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
-def imported_outputs(source: Path) -> dict[str, Any]:
+def imported_outputs(source: Path) -> dict[str, AgentOutput]:
     """Earlier deliverables from an artifacts folder, as state outputs marked imported."""
     manifest = read_manifest(source)
-    outputs: dict[str, Any] = {}
+    outputs: dict[str, AgentOutput] = {}
     for phase in manifest.phases:
         texts = phase.deliverables
         for agent in phase.agents:
-            outputs[f"{phase.key}/{agent.id}"] = {
-                "phase": phase.key,
-                "agent": agent.id,
-                "role": agent.role,
-                "handed_off_by": agent.handed_off_by,
-                "brief": agent.brief,
-                "depth": 0,
-                "seq": f"imported.{agent.id}",
-                "deliverables": texts.get(agent.id, {}),
-                "paths": {d.name: d.path for d in agent.deliverables},
-                "repaired": [],
-                "imported": True,
-            }
+            outputs[f"{phase.key}/{agent.id}"] = AgentOutput(
+                phase=phase.key,
+                agent=agent.id,
+                role=agent.role,
+                handed_off_by=agent.handed_off_by,
+                brief=agent.brief,
+                depth=0,
+                seq=f"imported.{agent.id}",
+                deliverables=texts.get(agent.id, {}),
+                paths={d.name: d.path for d in agent.deliverables},
+                repaired=[],
+                imported=True,
+            )
     return outputs
 
 
@@ -399,11 +415,11 @@ class Runner:
         if self.settings.out_dir is None:  # the default artifacts folder is inside it
             private_dir(project_dir / ".phasegraph")
         check_writable(out_dir, "--out" if self.settings.out_dir else "artifacts folder (--out)")
-        outputs: dict[str, Any] = {}
+        outputs: dict[str, AgentOutput] = {}
         source = opts.from_artifacts or (run_dir_for(out_dir, opts.from_run) if opts.from_run else None)
         if source is not None:
             outputs = imported_outputs(Path(source))
-        config = {
+        config: RunConfig = {
             "pipeline": pipeline_name,
             "project_dir": str(project_dir),
             "out_dir": str(out_dir),
@@ -416,7 +432,7 @@ class Runner:
             "cassette": str(self.settings.cassette) if self.settings.cassette else None,
             "phases": keys,
         }
-        state = {"run_id": run_id, "task": opts.task, "phases": keys, "config": config, "outputs": outputs}
+        state = RunState(run_id=run_id, task=opts.task, phases=keys, config=config, outputs=outputs)
         async with self._open(run_id, config, fresh=True, pipeline=pipeline, catalog=catalog) as session:
             session._event(
                 Event(
@@ -500,17 +516,17 @@ class Runner:
                 row["status"], row["error_type"] = outcome[0], outcome[1]
         return sorted(rows.values(), key=lambda r: str(r["updated"]), reverse=True)
 
-    async def _stored_config(self, run_id: str, project_dir: Path) -> dict[str, Any]:
+    async def _stored_config(self, run_id: str, project_dir: Path) -> RunConfig:
         from orchestrator.checkpoint import open_persistence
 
         check_run_id(run_id)
         async with open_persistence(self.settings.checkpoint_url, project_dir.resolve()) as pers:
-            return dict(_state_of(await _checkpoint_of(pers, run_id), run_id, pers)["config"])
+            return _state_of(await _checkpoint_of(pers, run_id), run_id, pers)["config"].copy()
 
     def _open(
         self,
         run_id: str,
-        config: dict[str, Any],
+        config: RunConfig,
         *,
         fresh: bool = False,
         pipeline: Any = None,
@@ -524,9 +540,10 @@ async def _checkpoint_of(pers: Any, run_id: str) -> Any:
     return await pers.saver.aget_tuple({"configurable": {"thread_id": run_id, "checkpoint_ns": ""}})
 
 
-def _state_of(found: Any, run_id: str, pers: Any) -> dict[str, Any]:
+def _state_of(found: Any, run_id: str, pers: Any) -> RunState:
     """A checkpoint's values; `NotFound` for a run id the checkpointer does not know."""
-    return ensure_exists(run_id, found.checkpoint.get("channel_values") if found else None, pers.where)
+    values = ensure_exists(run_id, found.checkpoint.get("channel_values") if found else None, pers.where)
+    return cast("RunState", values)
 
 
 Outcome = tuple[Any, str | None, str]
@@ -561,75 +578,56 @@ async def _read_run(settings: Settings, pers: Any, run_id: str) -> RunResult:
     return result.model_copy(update={"status": status, "error_type": error_type, "message": message})
 
 
-class _ReadOnlyProvider(Provider):
-    """The provider of a session that only reads a run's state: nothing there asks a model."""
-
-    name = "none"
-    model = ""
-
-    async def complete(self, request: ModelRequest[T]) -> ModelResponse[T]:
-        raise RuntimeError(f"run {request.run_id}: a read-only session asked a model ({request.describe()})")
-
-
-def _read_only_session(settings: Settings, pers: Any, run_id: str, values: dict[str, Any]) -> Session:
+def _read_only_session(settings: Settings, pers: Persistence, run_id: str, values: RunState) -> Session:
     """The run's graph over its checkpoint, to read its state: no provider, no project scan, no lease.
 
     The graph's shape comes from the stored phases, pipeline and approval setting;
-    its nodes are never run, so the catalogue, snapshot and provider stay empty.
+    the session has no run context, so it can read the run but never advance it.
     """
-    from orchestrator._graph import RunContext, build_graph
-    from orchestrator.catalog import Catalog
     from orchestrator.phases import load_pipeline
-    from orchestrator.project import ProjectSnapshot
-    from orchestrator.prompts import PromptBook
-    from orchestrator.routing import Router
-    from orchestrator.usage import UsageLedger
 
     config = values["config"]
-    project_dir = Path(config["project_dir"])
-    pipeline = load_pipeline(config["pipeline"], project_dir=project_dir)
-    run_dir = run_dir_for(Path(config["out_dir"]), run_id)
-    catalog = Catalog()
-    snapshot = ProjectSnapshot(root=project_dir)
-    ctx = RunContext(
-        settings=settings,
-        catalog=catalog,
-        pipeline=pipeline,
-        snapshot=snapshot,
-        router=Router(catalog, snapshot),
-        provider=_ReadOnlyProvider(),
-        ledger=UsageLedger(),
-        prompts=PromptBook(),
-        run_dir=run_dir,
-        run_id=run_id,
-        approval_gates=bool(config.get("approval_gates")),
-    )
-    keys = list(values.get("phases") or _phases_from(config, pipeline))
-    graph = build_graph(ctx, keys).compile(checkpointer=pers.saver, store=pers.store)
+    pipeline = load_pipeline(config["pipeline"], project_dir=Path(config["project_dir"]))
+    shape = _shape(config, pipeline, values.get("phases"))
     return Session(
         run_id=run_id,
-        graph=graph,
-        ctx=ctx,
+        graph=_compiled(pers, shape),
+        shape=shape,
+        pipeline=pipeline,
+        ctx=None,
         config={"configurable": {"thread_id": run_id}, "recursion_limit": settings.max_steps},
-        run_dir=run_dir,
+        run_dir=run_dir_for(Path(config["out_dir"]), run_id),
         on_event=None,
         journal=pers.journal(run_id),
         registry=pers.registry,
     )
 
 
+def _shape(config: RunConfig, pipeline: Pipeline, stored: Sequence[str] | None) -> GraphShape:
+    """The run's graph shape: its stored phases (else its config's, else the pipeline's) and approvals."""
+    keys = list(stored or config.get("phases") or [p.key for p in pipeline.phases])
+    return GraphShape.of(pipeline, keys, bool(config.get("approval_gates")))
+
+
+def _compiled(pers: Persistence, shape: GraphShape) -> CompiledGraph:
+    """The one place a run's graph is compiled: it depends on the shape and the checkpointer only."""
+    from orchestrator._graph import compile_graph
+
+    return compile_graph(shape, pers.saver, pers.store)
+
+
 @asynccontextmanager
 async def _open_session(
     runner: Runner,
     run_id: str,
-    config: dict[str, Any],
+    config: RunConfig,
     *,
     fresh: bool,
     pipeline: Any = None,
     catalog: Any = None,
 ) -> AsyncIterator[Session]:
     """The run's graph, ready to advance, with the run's lease held until the caller is done."""
-    from orchestrator._graph import RunContext, build_graph
+    from orchestrator._turn import RunContext
     from orchestrator.catalog import Catalog
     from orchestrator.checkpoint import open_persistence
     from orchestrator.phases import load_pipeline
@@ -652,8 +650,9 @@ async def _open_session(
         provider = runner._provider
         if provider is None:
             overrides: dict[str, Any] = {"provider": config["provider"], "model": config["model"]}
-            if config.get("cassette") and not settings.cassette:
-                overrides["cassette"] = Path(config["cassette"])
+            cassette = config.get("cassette")
+            if cassette and not settings.cassette:
+                overrides["cassette"] = Path(cassette)
             provider = make_provider(settings.model_copy(update=overrides), chat_model=runner._chat_model)
             stack.push_async_callback(provider.aclose)
         limits = UsageLimits(max_tokens=settings.max_tokens, max_usd=settings.max_usd)
@@ -680,16 +679,15 @@ async def _open_session(
             prompts=PromptBook([project_dir / "prompts"]),
             run_dir=run_dir,
             run_id=run_id,
-            approval_gates=bool(config.get("approval_gates")),
             on_call=runner.on_call,
         )
-        keys = list(((stored.checkpoint.get("channel_values") or {}).get("phases") or []) if stored else [])
-        graph = build_graph(ctx, keys or _phases_from(config, pipeline)).compile(
-            checkpointer=pers.saver, store=pers.store
-        )
+        values = cast("RunState", stored.checkpoint.get("channel_values") or {}) if stored else RunState()
+        shape = _shape(config, pipeline, values.get("phases"))
         yield Session(
             run_id=run_id,
-            graph=graph,
+            graph=_compiled(pers, shape),
+            shape=shape,
+            pipeline=pipeline,
             ctx=ctx,
             config={"configurable": {"thread_id": run_id}, "recursion_limit": settings.max_steps},
             run_dir=run_dir,
@@ -697,7 +695,3 @@ async def _open_session(
             journal=journal,
             registry=pers.registry,
         )
-
-
-def _phases_from(config: dict[str, Any], pipeline: Any) -> list[str]:
-    return list(config.get("phases") or [p.key for p in pipeline.phases])

@@ -1,0 +1,185 @@
+"""The run state: what a run's checkpoint holds, as types.
+
+Every record is a TypedDict, not a model: LangGraph's checkpoint serializer then
+stores plain dicts, lists and strings (a pydantic model would be stored by class
+path), a checkpoint written by an earlier version loads unchanged, and a reader
+of raw checkpoints (`phasegraph runs list`) needs no classes. The graph's nodes
+write `RunUpdate`s; the keyed channels merge them with `merge`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Literal, NotRequired, TypedDict, TypeVar
+
+V = TypeVar("V")
+
+
+def merge(left: Mapping[str, V] | None, right: Mapping[str, V | None] | None) -> dict[str, V]:
+    """Reducer for keyed state: later keys win, a None value deletes the key."""
+    merged = dict(left or {})
+    for key, value in (right or {}).items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+class ReasonRecord(TypedDict):
+    """One routing rule that matched (`orchestrator.routing.Reason`, dumped)."""
+
+    trigger: str
+    pattern: str
+    matched: str
+    points: float
+
+
+class CandidateRecord(TypedDict):
+    """One card that serves a phase (`orchestrator.routing.Candidate`, dumped)."""
+
+    id: str
+    score: float
+    priority: int | None
+    tier: str
+    reasons: list[ReasonRecord]
+
+
+class Candidates(TypedDict):
+    """The candidates part of a route: all a collaborator's turn needs of it."""
+
+    candidates: list[CandidateRecord]
+
+
+class RouteRecord(Candidates):
+    """Who works on the task in one phase (`orchestrator.routing.Route`, dumped)."""
+
+    phase: str
+    primary: str | None
+    collaborators: list[str]
+
+
+Role = Literal["primary", "collaborator"]
+
+
+class AgentOutput(TypedDict):
+    """What one agent delivered in one phase; keyed `phase/agent` in `RunState.outputs`."""
+
+    phase: str
+    agent: str
+    role: Role
+    handed_off_by: str | None
+    """The agent that handed it the work (None for the primary)."""
+    brief: str
+    """The brief it was handed (empty for the primary)."""
+    depth: int
+    """Handoffs between the primary and this agent (0 for the primary)."""
+    seq: str
+    """Sorts the phase's outputs in the order the agents were given work."""
+    deliverables: dict[str, str]
+    """Deliverable item -> text."""
+    paths: dict[str, str]
+    """Deliverable item -> file, relative to the run folder."""
+    repaired: list[str]
+    """Items whose text came from the gate's repair request."""
+    handoff_targets: NotRequired[list[str]]
+    """Whom the turn could hand off to: the repair call reuses the turn's output model.
+    Absent for imported outputs (and in checkpoints older than the repair's reuse)."""
+    imported: NotRequired[bool]
+    """True for an earlier run's deliverables (`--from-run`, `--from-artifacts`)."""
+
+
+class HandoffRequest(TypedDict):
+    """A handoff an agent asked for; keyed `phase/seq/NN` in `RunState.requests`."""
+
+    to: str
+    brief: str
+    needed: dict[str, str]
+    """The asking agent's deliverables passed along: item -> text."""
+    by: str
+    depth: int
+    """The depth the receiving agent works at."""
+    chain: list[str]
+    """Every agent on the way from the primary, the asking one last: no cycles."""
+
+
+class CollaboratorTask(HandoffRequest):
+    """One collaborator's turn as dispatch sends it (the payload of a `Send`)."""
+
+    phase: str
+    task: str
+    seq: str
+    route: Candidates
+    """The collaborator's own routing candidate(s): what matched it is part of its prompt."""
+
+
+class DispatchMark(TypedDict):
+    """What dispatch did with a phase's agent; keyed `phase/agent` in `RunState.dispatched`."""
+
+    request: str
+    """The key of the request it answered."""
+    order: NotRequired[int]
+    """Position among the phase's dispatched turns."""
+    refused: NotRequired[bool]
+    """True when the request would have made a cycle or gone too deep."""
+
+
+class PhaseStatus(TypedDict):
+    """Where one phase stands; keyed by phase in `RunState.phase_status`."""
+
+    status: Literal["running", "completed", "failed"]
+    message: NotRequired[str]
+    missing: NotRequired[dict[str, list[str]]]
+    """Agent -> items still missing or empty after the repair (a failed gate)."""
+    approved: NotRequired[bool]
+    rejected: NotRequired[str]
+    """The reason a person gave when rejecting the phase's last attempt."""
+
+
+class RunConfig(TypedDict):
+    """How the run was started: what `resume` and `approve` re-open it with."""
+
+    pipeline: str
+    project_dir: str
+    out_dir: str
+    agents_dirs: list[str]
+    provider: str
+    model: str
+    approval_gates: NotRequired[bool]
+    cassette: NotRequired[str | None]
+    phases: NotRequired[list[str]]
+
+
+class RunState(TypedDict, total=False):
+    """Everything a run needs to continue after a crash; plain JSON data only."""
+
+    run_id: str
+    task: str
+    phases: list[str]
+    """The run's phase keys, in pipeline order."""
+    config: RunConfig
+    routes: Annotated[dict[str, RouteRecord], merge]
+    """Phase -> its route."""
+    outputs: Annotated[dict[str, AgentOutput], merge]
+    """`phase/agent` -> what the agent delivered."""
+    requests: Annotated[dict[str, HandoffRequest], merge]
+    """`phase/seq/NN` -> a handoff an agent asked for."""
+    dispatched: Annotated[dict[str, DispatchMark], merge]
+    """`phase/agent` -> the request that agent was given (or refused)."""
+    batch: Annotated[dict[str, list[CollaboratorTask]], merge]
+    """Phase -> the turns dispatch sends next."""
+    phase_status: Annotated[dict[str, PhaseStatus], merge]
+    feedback: Annotated[dict[str, str], merge]
+    """Phase -> a person's words for it (approval feedback, or a rejection's reason)."""
+
+
+class RunUpdate(TypedDict, total=False):
+    """What a node writes: per keyed channel, the keys to set, or None to delete one."""
+
+    routes: dict[str, RouteRecord]
+    outputs: Mapping[str, AgentOutput | None]
+    requests: Mapping[str, HandoffRequest | None]
+    dispatched: Mapping[str, DispatchMark | None]
+    batch: dict[str, list[CollaboratorTask]]
+    phase_status: dict[str, PhaseStatus]
+    feedback: dict[str, str]
