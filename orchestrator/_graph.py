@@ -25,7 +25,6 @@ from orchestrator.phases import PhaseSpec, Pipeline, card_deliverables
 from orchestrator.project import ProjectSnapshot
 from orchestrator.prompts import (
     AGENT_SYSTEM,
-    DEFAULT_SECTIONS,
     HANDOFF_BRIEF,
     PHASE_INSTRUCTIONS,
     REPAIR_REQUEST,
@@ -125,8 +124,7 @@ async def _ask(
 
 
 def _sections_for(phase: PhaseSpec) -> tuple[str, ...]:
-    wanted = getattr(phase, "card_sections", None) or DEFAULT_SECTIONS.get(phase.key, ("core competencies",))
-    return tuple(wanted)
+    return tuple(phase.card_sections)
 
 
 def _matched(route: dict[str, Any], agent: str) -> list[str]:
