@@ -133,9 +133,7 @@ class Orchestrator:
 
     def catalog(self, project_dir: PathLike = ".") -> Catalog:
         """Every card a run in `project_dir` can use (extra folders, project `agents/`, built-ins)."""
-        from orchestrator.catalog import Catalog
-
-        return Catalog.load([*self.agents_dirs, *self.settings.agents_dirs], project_dir=Path(project_dir))
+        return self._runner(None).catalog(Path(project_dir), self.agents_dirs)
 
     def plan(
         self,

@@ -32,6 +32,7 @@ from orchestrator.settings import Settings
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
+    from orchestrator.catalog import Catalog
     from orchestrator.phases import PhaseSpec, Pipeline
     from orchestrator.providers.base import Provider
     from orchestrator.routing import PlannedPhase, Route, Router
@@ -187,18 +188,25 @@ class Runner:
 
     # Looking before running: no model call.
 
+    def catalog(self, project_dir: Path, agents_dirs: Sequence[Path] = ()) -> Catalog:
+        """Every card a run in `project_dir` can use: `agents_dirs`, the settings' folders, the
+        project's `agents/`, the built-ins (in that order). Cards that fail to load are in `problems`."""
+        from orchestrator.catalog import Catalog
+
+        checked_project_dir(project_dir)  # card sources stay as relative as `project_dir` is
+        return Catalog.load([*agents_dirs, *self.settings.agents_dirs], project_dir=Path(project_dir))
+
     def router(
         self, project_dir: Path, agents_dirs: Sequence[Path] = (), pipeline: str | None = None
     ) -> tuple[Router, Pipeline]:
         """One scan, one catalogue, one pipeline: everything a route or plan reads."""
-        from orchestrator.catalog import Catalog
         from orchestrator.phases import load_pipeline
         from orchestrator.project import ProjectSnapshot
         from orchestrator.routing import Router
 
         root = checked_project_dir(project_dir)
         chosen = load_pipeline(pipeline or self.settings.pipeline, project_dir=root)
-        catalog = Catalog.load([*agents_dirs, *self.settings.agents_dirs], project_dir=root).check()
+        catalog = self.catalog(root, agents_dirs).check()
         return Router(catalog, ProjectSnapshot.scan(root)), chosen
 
     def plan(

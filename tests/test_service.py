@@ -71,6 +71,11 @@ MISTAKES: list[tuple[str, list[str], ApiCall]] = [
     ("unknown_run", ["resume", "ghost"], lambda o, p: o.resume("ghost", p)),
     ("show_unknown_run", ["runs", "show", "ghost"], lambda o, p: o.show("ghost", p)),
     (
+        "catalog_of_a_missing_project_dir",
+        ["agents", "list", "--project-dir", "{project}/missing"],
+        lambda o, p: o.catalog(p / "missing"),
+    ),
+    (
         "missing_project_dir",
         ["runs", "show", "r1", "--project-dir", "{project}/missing"],
         lambda o, p: o.show("r1", p / "missing"),
