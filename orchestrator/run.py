@@ -80,7 +80,7 @@ class RunOptions:
         self.agents_dirs = [Path(d) for d in self.agents_dirs]
         if self.from_artifacts is not None:
             self.from_artifacts = Path(self.from_artifacts)
-        if self.run_id is not None:
+        if self.run_id:
             check_run_id(self.run_id)
         if self.from_run and self.from_artifacts:
             raise ConfigError(
