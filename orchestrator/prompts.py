@@ -23,6 +23,7 @@ PHASE_INSTRUCTIONS = "phase_instructions.md.j2"
 HANDOFF_BRIEF = "handoff_brief.md.j2"
 REPAIR_REQUEST = "repair_request.md.j2"
 
+
 def data_block(kind: str, label: str, text: str) -> str:
     """Wrap material in a `<data>` block; a closing tag inside the text is escaped."""
     safe = text.replace("</data", "<\\/data")
