@@ -99,7 +99,7 @@ def _profile_targets() -> list[tuple[Any, str, str]]:
 
     from orchestrator import _turn, catalog, journal, project, prompts, routing
     from orchestrator import phases as phase_files
-    from orchestrator import run as run_module
+    from orchestrator import _session as run_module
     from orchestrator.providers import openai as openai_provider
 
     return [

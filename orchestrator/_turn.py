@@ -24,7 +24,6 @@ from orchestrator.phases import PhaseSpec, Pipeline, card_deliverables
 from orchestrator.project import ProjectSnapshot
 from orchestrator.prompts import (
     AGENT_SYSTEM,
-    DEFAULT_SECTIONS,
     PHASE_INSTRUCTIONS,
     REPAIR_REQUEST,
     PromptBook,
@@ -103,8 +102,8 @@ async def _ask(
 
 
 def _sections_for(phase: PhaseSpec) -> tuple[str, ...]:
-    wanted = getattr(phase, "card_sections", None) or DEFAULT_SECTIONS.get(phase.key, ("core competencies",))
-    return tuple(wanted)
+    """The card sections a phase's prompt carries (`card_sections:` in the phase's YAML)."""
+    return tuple(phase.card_sections)
 
 
 def _matched(route: Candidates, agent: str) -> list[str]:

@@ -24,6 +24,7 @@ from orchestrator._private import private_dir, private_file
 from orchestrator.errors import ConfigError
 from orchestrator.journal import SQLITE_TABLE, CallJournal, SqliteJournal, StoreJournal
 from orchestrator.registry import LEASES_TABLE, RUNS_TABLE, PostgresRegistry, Registry, SqliteRegistry
+from orchestrator.settings import hide_url_password
 
 DEFAULT_STATE = Path(".phasegraph") / "state.sqlite"
 
@@ -46,10 +47,7 @@ class Persistence:
 
 def describe(url: str | None, project_dir: Path) -> str:
     """Where runs are kept, with any password in the URL hidden."""
-    if url and "://" in url and "@" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return url or str(project_dir / DEFAULT_STATE)
+    return hide_url_password(url) if url else str(project_dir / DEFAULT_STATE)
 
 
 @asynccontextmanager

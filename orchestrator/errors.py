@@ -1,19 +1,24 @@
 """The exception tree: one root, a family per layer, and the exit code each maps to.
 
 Everything phasegraph raises on purpose is a `PhasegraphError`. The CLI turns any
-of them into one line on stderr and the exit code in `EXIT_CODES`; a traceback
-means a bug in phasegraph, never a mistake by the user.
+of them into one line on stderr and the exit code `exit_code` gives; a traceback
+means a bug in phasegraph, never a mistake by the user. A run that stopped records
+the class name of what stopped it (`error_type` in `manifest.json`); `error_class`
+turns that name back into the class.
 """
 
 from __future__ import annotations
 
+from enum import IntEnum
 from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from orchestrator.result import RunResult
 
 
 class PhasegraphError(Exception):
     """Base class of every error phasegraph raises on purpose."""
-
-    exit_code = 2
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -21,6 +26,11 @@ class PhasegraphError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    @property
+    def exit_code(self) -> int:
+        """The CLI's exit code for this error (see `exit_code`)."""
+        return exit_code(self)
 
 
 # Input errors: the user's cards, phases, settings or flags.
@@ -56,8 +66,6 @@ class RunLocked(ConfigError):
 
 class ProviderError(PhasegraphError):
     """The model provider failed and retrying did not help."""
-
-    exit_code = 3
 
     usage: object | None = None
     """The `CallUsage` of an answer that arrived but was unusable (refusal, truncation,
@@ -106,8 +114,6 @@ class ReplayMiss(ProviderError):
 class BudgetExceeded(PhasegraphError):
     """The run crossed its token or USD budget; it stopped at a call boundary."""
 
-    exit_code = 4
-
 
 class StepLimitReached(BudgetExceeded):
     """The run took more graph steps than `max_steps` allows (a loop guard)."""
@@ -115,8 +121,6 @@ class StepLimitReached(BudgetExceeded):
 
 class GateFailed(PhasegraphError):
     """A phase gate found deliverables missing or empty after one repair."""
-
-    exit_code = 1
 
 
 class UnsafePath(PhasegraphError):
@@ -127,12 +131,81 @@ class WriteFailed(PhasegraphError):
     """A file could not be written: no permission, a file where a folder should be, a full disk."""
 
 
-EXIT_CODES: dict[str, int] = {
-    "completed": 0,
-    "gate_failed": 1,
-    "usage_error": 2,
-    "provider_failed": 3,
-    "budget_exceeded": 4,
-    "paused": 5,
+# A run's recorded outcome and the exit codes.
+
+AWAITING_APPROVAL: Final = "AwaitingApproval"
+"""The `error_type` of a run paused at an approval gate: a recorded outcome, not an error class."""
+
+ERROR_TYPES: Final[dict[str, type[PhasegraphError]]] = {
+    cls.__name__: cls
+    for cls in (
+        PhasegraphError,
+        CardError,
+        ConfigError,
+        NotFound,
+        RunLocked,
+        ProviderError,
+        RateLimited,
+        ProviderTimeout,
+        ProviderUnavailable,
+        AuthenticationFailed,
+        BadRequest,
+        Refused,
+        Truncated,
+        SchemaViolation,
+        ReplayMiss,
+        BudgetExceeded,
+        StepLimitReached,
+        GateFailed,
+        UnsafePath,
+        WriteFailed,
+    )
 }
-"""The CLI's documented exit codes (README, "Exit codes")."""
+"""Every error class by the name a run records in `error_type` (`manifest.json`, the registry)."""
+
+
+def error_class(error_type: str | None) -> type[PhasegraphError] | None:
+    """The class a recorded `error_type` names; None for no error, `AwaitingApproval`, or a name
+    this version does not know (a manifest written by another one)."""
+    return ERROR_TYPES.get(error_type or "")
+
+
+class ExitCode(IntEnum):
+    """The CLI's documented exit codes (README, "Exit codes")."""
+
+    COMPLETED = 0
+    """Completed, or stopped where `--until` asked."""
+    GATE_FAILED = 1
+    USAGE_ERROR = 2
+    PROVIDER_FAILED = 3
+    BUDGET_EXCEEDED = 4
+    AWAITING_APPROVAL = 5
+
+
+EXIT_CODES: Final[dict[type[PhasegraphError], ExitCode]] = {
+    GateFailed: ExitCode.GATE_FAILED,
+    ProviderError: ExitCode.PROVIDER_FAILED,
+    BudgetExceeded: ExitCode.BUDGET_EXCEEDED,
+    PhasegraphError: ExitCode.USAGE_ERROR,
+}
+"""The exit code of each error family; a class takes its nearest listed ancestor's."""
+
+
+def exit_code(outcome: PhasegraphError | RunResult) -> ExitCode:
+    """The exit code of a raised error, or of a command's finished (or stopped) run."""
+    if isinstance(outcome, PhasegraphError):
+        return _family_code(type(outcome))
+    if outcome.status == "completed":
+        return ExitCode.COMPLETED
+    if outcome.status == "paused":
+        waits = outcome.error_type == AWAITING_APPROVAL
+        return ExitCode.AWAITING_APPROVAL if waits else ExitCode.COMPLETED
+    if outcome.status == "budget_exceeded":
+        return ExitCode.BUDGET_EXCEEDED
+    if outcome.error_type is None:
+        return ExitCode.GATE_FAILED
+    return _family_code(error_class(outcome.error_type) or PhasegraphError)
+
+
+def _family_code(cls: type[PhasegraphError]) -> ExitCode:
+    return next(EXIT_CODES[k] for k in cls.__mro__ if k in EXIT_CODES)

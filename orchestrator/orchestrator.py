@@ -4,7 +4,9 @@ One object holds what every call shares (settings, provider, extra card folders,
 callbacks); each method takes what is particular to one call (the task, the
 project). Every run method has an async form (`arun`, `aresume`, ...) and a
 synchronous one (`run`, `resume`, ...); the synchronous ones also work inside a
-running event loop such as Jupyter's (see `orchestrator._sync`).
+running event loop such as Jupyter's (see `orchestrator._sync`). Like the CLI, it
+is a thin shell over the run service, `orchestrator.run.Runner`, which checks
+every option the same way for both.
 
 Runs that stop (a failed gate, a budget, a provider failure) come back as a
 `RunResult` whose `status` says so, exactly like `manifest.json`; errors that mean
@@ -28,21 +30,19 @@ from orchestrator.errors import ConfigError
 from orchestrator.events import Event, EventHandler
 from orchestrator.providers.base import Provider
 from orchestrator.result import RunResult
-from orchestrator.routing import PlannedPhase, Route, Router
+from orchestrator.routing import PlannedPhase, Route
+from orchestrator.run import VERIFY_TASK as VERIFY_TASK  # re-exported: the task `verify` runs by default
+from orchestrator.run import Runner, RunOptions
 from orchestrator.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from orchestrator.catalog import Catalog
-    from orchestrator.run import Runner, RunOptions
     from orchestrator.stepping import Run
 
 T = TypeVar("T")
 PathLike = str | Path
-
-VERIFY_TASK = "Verify the project: run its tests and report on coverage, correctness and risks."
-"""The task `verify` runs when none is given."""
 
 
 class Plan(BaseModel):
@@ -133,9 +133,7 @@ class Orchestrator:
 
     def catalog(self, project_dir: PathLike = ".") -> Catalog:
         """Every card a run in `project_dir` can use (extra folders, project `agents/`, built-ins)."""
-        from orchestrator.catalog import Catalog
-
-        return Catalog.load([*self.agents_dirs, *self.settings.agents_dirs], project_dir=Path(project_dir))
+        return self._runner(None).catalog(Path(project_dir), self.agents_dirs)
 
     def plan(
         self,
@@ -146,27 +144,24 @@ class Orchestrator:
         approval_gates: bool = False,
     ) -> Plan:
         """Who would work on each phase and what each must deliver, without calling a model."""
-        from orchestrator.phases import load_pipeline
-        from orchestrator.routing import plan
-
-        router = self._router(project_dir)
-        chosen = load_pipeline(pipeline or self.settings.pipeline, project_dir=Path(project_dir))
-        if approval_gates or self.settings.approval_gates:
-            chosen = chosen.with_approval_gates()
-        return Plan(pipeline=chosen.name, phases=plan(router, task, chosen))
+        chosen, planned = self._runner(None).plan(
+            task,
+            Path(project_dir),
+            agents_dirs=self.agents_dirs,
+            pipeline=pipeline,
+            approval_gates=approval_gates,
+        )
+        return Plan(pipeline=chosen.name, phases=planned)
 
     def route(
         self, task: str, project_dir: PathLike = ".", *, phase: str | None = None, pipeline: str | None = None
     ) -> Route:
         """Every agent's score for one phase (default: the pipeline's first), each point with its reason."""
-        from orchestrator.phases import find_phase, load_pipeline
-
-        chosen = load_pipeline(pipeline or self.settings.pipeline, project_dir=Path(project_dir))
-        spec = chosen.phases[0]
-        if phase is not None:
-            in_pipeline = [p for p in chosen.phases if phase.strip().lower() in (p.key, p.label)]
-            spec = in_pipeline[0] if in_pipeline else find_phase(phase, project_dir=Path(project_dir))
-        return self._router(project_dir).route(task, spec)
+        runner = self._runner(None)
+        found, _ = runner.route(
+            task, Path(project_dir), phase=phase, agents_dirs=self.agents_dirs, pipeline=pipeline
+        )
+        return found
 
     # Running: async forms.
 
@@ -224,7 +219,7 @@ class Orchestrator:
     ) -> RunResult:
         """Approve the phase a run waits on and continue; `feedback` goes into the next phase's prompt."""
         runner = self._runner(self._handler(on_event))
-        return await runner.decide(run_id, Path(project_dir), approve=True, text=feedback, until=until)
+        return await runner.approve(run_id, Path(project_dir), feedback=feedback, until=until)
 
     async def areject(
         self,
@@ -237,7 +232,7 @@ class Orchestrator:
     ) -> RunResult:
         """Reject the phase a run waits on; it runs again with `reason` as feedback."""
         runner = self._runner(self._handler(on_event))
-        return await runner.decide(run_id, Path(project_dir), approve=False, text=reason, until=until)
+        return await runner.reject(run_id, Path(project_dir), reason=reason, until=until)
 
     async def averify(
         self,
@@ -252,8 +247,15 @@ class Orchestrator:
         on_event: EventHandler | None = None,
     ) -> RunResult:
         """Run the Verify phase alone, as CI does; `junit` writes a JUnit XML report there."""
-        opts = self._verify_options(project_dir, task, from_run, from_artifacts, pipeline, run_id)
-        return await _verified(self._runner(self._handler(on_event)), opts, junit)
+        opts = self._options(
+            task,
+            project_dir,
+            pipeline=pipeline,
+            run_id=run_id,
+            from_run=from_run,
+            from_artifacts=from_artifacts,
+        )
+        return await self._runner(self._handler(on_event)).verify(opts, _path(junit))
 
     async def ashow(self, run_id: str, project_dir: PathLike = ".") -> RunResult:
         """A run as its checkpoint has it now."""
@@ -341,8 +343,7 @@ class Orchestrator:
     ) -> RunResult:
         """`aapprove`, synchronously."""
         return self._sync(
-            lambda runner: runner.decide(run_id, Path(project_dir), approve=True, text=feedback, until=until),
-            on_event,
+            lambda runner: runner.approve(run_id, Path(project_dir), feedback=feedback, until=until), on_event
         )
 
     def reject(
@@ -356,8 +357,7 @@ class Orchestrator:
     ) -> RunResult:
         """`areject`, synchronously."""
         return self._sync(
-            lambda runner: runner.decide(run_id, Path(project_dir), approve=False, text=reason, until=until),
-            on_event,
+            lambda runner: runner.reject(run_id, Path(project_dir), reason=reason, until=until), on_event
         )
 
     def verify(
@@ -373,8 +373,15 @@ class Orchestrator:
         on_event: EventHandler | None = None,
     ) -> RunResult:
         """`averify`, synchronously."""
-        opts = self._verify_options(project_dir, task, from_run, from_artifacts, pipeline, run_id)
-        return self._sync(lambda runner: _verified(runner, opts, junit), on_event)
+        opts = self._options(
+            task,
+            project_dir,
+            pipeline=pipeline,
+            run_id=run_id,
+            from_run=from_run,
+            from_artifacts=from_artifacts,
+        )
+        return self._sync(lambda runner: runner.verify(opts, _path(junit)), on_event)
 
     def show(self, run_id: str, project_dir: PathLike = ".") -> RunResult:
         """`ashow`, synchronously."""
@@ -414,8 +421,7 @@ class Orchestrator:
         from_artifacts: PathLike | None = None,
     ) -> Run:
         """A run handle with its run id and nothing executed yet; `run.next()` runs one phase."""
-        from orchestrator.phases import load_pipeline
-        from orchestrator.run import check_run_id, new_run_id, phase_keys
+        from orchestrator.run import new_run_id
         from orchestrator.stepping import Run
 
         opts = self._options(
@@ -423,13 +429,12 @@ class Orchestrator:
             project_dir,
             pipeline=pipeline,
             phases=phases,
-            run_id=check_run_id(run_id) if run_id else new_run_id(),
+            run_id=run_id or new_run_id(),
             approval_gates=approval_gates,
             from_run=from_run,
             from_artifacts=from_artifacts,
         )
-        chosen = load_pipeline(opts.pipeline or self.settings.pipeline, project_dir=opts.project_dir)
-        return Run(self, opts, keys=phase_keys(chosen, opts.phases))
+        return Run(self, opts, keys=self._runner(None).phases_of(opts))
 
     def get_run(self, run_id: str, project_dir: PathLike = ".") -> Run:
         """A handle on an existing run, from its checkpoint (e.g. after a kernel restart)."""
@@ -446,13 +451,6 @@ class Orchestrator:
 
     # Internals.
 
-    def _router(self, project_dir: PathLike) -> Router:
-        from orchestrator.project import ProjectSnapshot
-        from orchestrator.project import project_dir as checked_project_dir
-
-        root = checked_project_dir(Path(project_dir))
-        return Router(self.catalog(root).check(), ProjectSnapshot.scan(root))
-
     def _options(
         self,
         task: str,
@@ -466,48 +464,22 @@ class Orchestrator:
         from_run: str | None = None,
         from_artifacts: PathLike | None = None,
     ) -> RunOptions:
-        from orchestrator.run import RunOptions
-
-        if isinstance(phases, str):
-            phases = [p.strip() for p in phases.split(",") if p.strip()]
+        """One call's options, checked by `RunOptions` as the CLI's are; this object's card folders."""
         return RunOptions(
             task=task,
             project_dir=Path(project_dir),
             pipeline=pipeline,
-            phases=list(phases),
+            phases=phases,
             until=until,
             run_id=run_id,
             agents_dirs=list(self.agents_dirs),
             approval_gates=approval_gates,
             from_run=from_run,
-            from_artifacts=Path(from_artifacts) if from_artifacts is not None else None,
-        )
-
-    def _verify_options(
-        self,
-        project_dir: PathLike,
-        task: str,
-        from_run: str | None,
-        from_artifacts: PathLike | None,
-        pipeline: str | None,
-        run_id: str | None,
-    ) -> RunOptions:
-        if from_run and from_artifacts:
-            raise ConfigError("verify: use either from_run or from_artifacts, not both")
-        return self._options(
-            task,
-            project_dir,
-            pipeline=pipeline,
-            phases=["verify"],
-            run_id=run_id,
-            approval_gates=False,
-            from_run=from_run,
-            from_artifacts=from_artifacts,
+            from_artifacts=_path(from_artifacts),
         )
 
     def _runner(self, on_event: EventHandler | None) -> Runner:
-        from orchestrator.run import Runner
-
+        """The run service with this object's settings, provider and chat model."""
         return Runner(self.settings, provider=self.provider, chat_model=self.chat_model, on_event=on_event)
 
     def _handler(self, extra: EventHandler | None) -> EventHandler | None:
@@ -537,18 +509,8 @@ class Orchestrator:
         return run_sync(call(self._runner(post)), inbox)
 
 
-async def _verified(runner: Runner, opts: RunOptions, junit: PathLike | None) -> RunResult:
-    """Start a verify-only run and write its JUnit report when asked (checked before the run)."""
-    if junit is not None:
-        from orchestrator.artifacts import check_file_writable
-
-        check_file_writable(Path(junit), "junit")
-    result = await runner.start(opts)
-    if junit is not None:
-        from orchestrator.junit import write_junit
-
-        write_junit(result, Path(junit))
-    return result
+def _path(value: PathLike | None) -> Path | None:
+    return Path(value) if value is not None else None
 
 
 async def _then_close(

@@ -47,6 +47,9 @@ class PhaseSpec(BaseModel):
     """`auto` continues when the deliverables pass their checks; `approval` also waits for a person."""
     collects: list[str]
     """Card deliverable labels gathered in this phase (usually just `[label]`)."""
+    card_sections: list[str] = ["core competencies"]
+    """Card sections an agent's prompt carries in this phase besides its purpose, by the start of
+    their heading (`best practices`), in this order. Token-lean: a phase gets what it works from."""
     instructions: str = ""
     """What an agent is asked to do in this phase; quoted in its prompt."""
     source: str = ""
@@ -72,6 +75,14 @@ class PhaseSpec(BaseModel):
         if not labels:
             raise ValueError("collects must name at least one deliverable label")
         return list(dict.fromkeys(labels))
+
+    @field_validator("card_sections")
+    @classmethod
+    def _check_card_sections(cls, value: list[str]) -> list[str]:
+        headings = [item.strip().lower() for item in value]
+        if not all(headings):
+            raise ValueError("card_sections must name card section headings, not empty text")
+        return list(dict.fromkeys(headings))
 
     @field_validator("name", "purpose")
     @classmethod

@@ -23,20 +23,6 @@ PHASE_INSTRUCTIONS = "phase_instructions.md.j2"
 HANDOFF_BRIEF = "handoff_brief.md.j2"
 REPAIR_REQUEST = "repair_request.md.j2"
 
-DEFAULT_SECTIONS: dict[str, tuple[str, ...]] = {
-    "understand": ("core competencies",),
-    "design": ("core competencies", "conventions"),
-    "ui": ("core competencies", "conventions"),
-    "plan-tests": ("best practices",),
-    "write-tests": ("best practices",),
-    "build": ("conventions", "best practices"),
-    "polish": ("conventions", "best practices"),
-    "review": ("conventions", "best practices"),
-    "verify": ("core competencies", "best practices"),
-}
-"""Card sections each phase's system prompt carries (besides the purpose), when the
-phase file names none. Token-lean: a phase gets the sections it works from."""
-
 
 def data_block(kind: str, label: str, text: str) -> str:
     """Wrap material in a `<data>` block; a closing tag inside the text is escaped."""

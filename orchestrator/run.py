@@ -1,4 +1,4 @@
-"""Run: start, stop, resume and decide on a checkpointed pipeline run.
+"""Run: the one service that starts, resumes, approves, rejects, verifies, shows and lists runs.
 
 A run is one LangGraph thread (thread id = run id) in the checkpointer. Its state
 holds the task, the phases, the routing decisions, every deliverable and every
@@ -7,6 +7,11 @@ call's usage; its artifacts folder holds the same deliverables as files plus
 advancing a run takes its lease (`orchestrator.lease`), and every outcome is
 recorded in the registry beside the checkpoints, so reading a run (`show`,
 `list`) needs neither the lease nor the run's provider.
+
+The CLI and the Python API (`Orchestrator`) are thin shells over `Runner`: every
+check of what a caller asks for (the task, the project folder, the phases, where
+earlier deliverables come from) is made here or in `RunOptions`, once, for both.
+The open run itself is `orchestrator._session`; reading runs is `orchestrator._listing`.
 """
 
 from __future__ import annotations
@@ -14,59 +19,49 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from langgraph.errors import GraphRecursionError
-
-from orchestrator._log import get_logger
-from orchestrator._nodes import GraphShape, NodeKind, is_node, node, phase_of
-from orchestrator._private import private_dir
-from orchestrator.artifacts import check_writable, read_manifest, safe_join, write_manifest
-from orchestrator.errors import (
-    BudgetExceeded,
-    ConfigError,
-    NotFound,
-    PhasegraphError,
-    ProviderError,
-    StepLimitReached,
-)
-from orchestrator.events import Event, EventHandler
-from orchestrator.lease import is_stale, locked_message, run_lease
-from orchestrator.registry import Holder, Registry, StoredStatus
-from orchestrator.result import AgentResult, Deliverable, PhaseResult, Reason, RunResult, RunStatus
+from orchestrator.errors import ConfigError
+from orchestrator.events import EventHandler
+from orchestrator.result import RunResult
 from orchestrator.settings import Settings
-from orchestrator.state import AgentOutput, RouteRecord, RunConfig, RunState
-from orchestrator.usage import UsageRecord, sum_records
 
 if TYPE_CHECKING:
-    from langchain_core.runnables import RunnableConfig
-    from langgraph.types import Command, StateSnapshot
+    from langchain_core.language_models import BaseChatModel
 
-    from orchestrator._graph import CompiledGraph
-    from orchestrator._turn import RunContext
-    from orchestrator.checkpoint import Persistence
-    from orchestrator.journal import CallJournal
-    from orchestrator.phases import Pipeline
+    from orchestrator.catalog import Catalog
+    from orchestrator.phases import PhaseSpec, Pipeline
+    from orchestrator.providers.base import Provider
+    from orchestrator.routing import PlannedPhase, Route, Router
+    from orchestrator.state import AgentOutput
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,80}$")
 _NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 """Control characters other than tab, newline and CR (C0, DEL, C1), and lone surrogates."""
-log = get_logger("phasegraph.run")
+
+VERIFY_TASK = "Verify the project: run its tests and report on coverage, correctness and risks."
+"""The task `verify` runs when none is given."""
+
+OnCall = Callable[[str, str], Awaitable[None]]
 
 
 @dataclass
 class RunOptions:
-    """What to run: the task, where, which phases, and what to start from."""
+    """What to run: the task, where, which phases, and what to start from.
+
+    Building one checks everything that needs no file: the task, the run id, and that
+    earlier deliverables come from one source at most. `Runner` checks the rest (the
+    project folder, the pipeline and its phases) before anything is written.
+    """
 
     task: str
     project_dir: Path = field(default_factory=lambda: Path("."))
     pipeline: str | None = None
-    phases: Sequence[str] = ()
-    """Phase keys or labels to run (default: the whole pipeline)."""
+    phases: Sequence[str] | str = ()
+    """Phase keys or labels to run (default: the whole pipeline); a string is comma-separated."""
     until: str | None = None
     """Stop after this phase; `resume` continues."""
     run_id: str | None = None
@@ -79,6 +74,20 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         check_task(self.task)
+        if isinstance(self.phases, str):
+            self.phases = [p.strip() for p in self.phases.split(",") if p.strip()]
+        self.phases = list(self.phases)
+        self.project_dir = Path(self.project_dir)
+        self.agents_dirs = [Path(d) for d in self.agents_dirs]
+        if self.from_artifacts is not None:
+            self.from_artifacts = Path(self.from_artifacts)
+        if self.run_id:
+            check_run_id(self.run_id)
+        if self.from_run and self.from_artifacts:
+            raise ConfigError(
+                "use either --from RUN_ID or --from-artifacts DIR, not both "
+                "(in Python, either from_run or from_artifacts)"
+            )
 
 
 def check_task(task: object, source: str = "task") -> str:
@@ -110,6 +119,12 @@ def check_task(task: object, source: str = "task") -> str:
     return task
 
 
+def check_run_id(run_id: str) -> str:
+    if not _RUN_ID.match(run_id):
+        raise ConfigError(f"--run-id {run_id!r}: use letters, digits, '-' and '_' (at most 81 characters)")
+    return run_id
+
+
 def new_run_id() -> str:
     """A sortable, unique run id: `20261128-063012-3f9a`."""
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
@@ -120,240 +135,13 @@ def out_dir_for(settings: Settings, project_dir: Path) -> Path:
     return (settings.out_dir or project_dir / ".phasegraph" / "runs").resolve()
 
 
-@dataclass
-class Session:
-    """One open run: its graph, context and checkpointer config; use inside `open_run`."""
+def run_dir_for(out_dir: Path, run_id: str) -> Path:
+    from orchestrator.artifacts import safe_join
 
-    run_id: str
-    graph: CompiledGraph
-    shape: GraphShape
-    """The run's phases and approval nodes: what its graph was compiled from."""
-    pipeline: Pipeline
-    ctx: RunContext | None
-    """What the graph's nodes work with (LangGraph's runtime context); None when the session only reads."""
-    config: RunnableConfig
-    run_dir: Path
-    on_event: EventHandler | None
-    journal: CallJournal
-    """The run's answers and spending: the source of the manifest's usage."""
-    registry: Registry
-
-    async def execute(self, payload: RunState | Command[str] | None, until: str | None = None) -> RunResult:
-        """Drive the graph until it ends, pauses or fails; always leave a manifest behind."""
-        if self.ctx is None:
-            raise RuntimeError(f"run {self.run_id}: a read-only session cannot advance the run")
-        interrupt_before = self._stop_before(until) if until else None
-        await self.registry.record(self.run_id, "running", None, "")
-        error: PhasegraphError | None = None
-        try:
-            async for mode, chunk in self.graph.astream(
-                payload,
-                self.config,
-                context=self.ctx,
-                stream_mode=["custom", "updates"],
-                interrupt_before=interrupt_before,
-                durability="sync",
-            ):
-                if mode == "custom":
-                    self._event(Event.model_validate(chunk))
-                elif isinstance(chunk, dict) and any(is_node(str(k), NodeKind.GATE) for k in chunk):
-                    write_manifest(self.run_dir, await self.result())
-        except PhasegraphError as exc:
-            error = exc
-        except GraphRecursionError:
-            limit = self.config["recursion_limit"]
-            error = StepLimitReached(
-                f"the run took {limit} graph steps (PHASEGRAPH_MAX_STEPS={limit}) and was stopped; "
-                "`phasegraph resume` with a higher limit continues"
-            )
-        result = await self.result(error)
-        write_manifest(self.run_dir, result)
-        await self.registry.record(self.run_id, result.status, result.error_type, result.message)
-        self._event(
-            Event(
-                kind="run_finished",
-                run_id=self.run_id,
-                message=f"{result.status}: {result.message}" if result.message else result.status,
-                data={"status": result.status, "usage": result.usage.model_dump()},
-            )
-        )
-        return result
-
-    def _stop_before(self, until: str) -> list[str] | None:
-        """Where `--until PHASE` stops: before the next phase of this run starts.
-
-        Stopping there (rather than right after the phase's gate) means a phase that
-        needs approval still pauses for it, a rejected phase re-runs before the stop,
-        and an approved one stops before the next phase begins.
-        """
-        key = self.pipeline.phase(until).key
-        keys = [p.key for p in self.pipeline.phases if p.key in self.shape.phases]
-        if key not in keys:
-            raise ConfigError(
-                f"--until {until}: phase {key} is not one of this run's phases ({', '.join(keys)})"
-            )
-        later = keys[keys.index(key) + 1 :]
-        return [node(later[0], NodeKind.ROUTE)] if later else None
-
-    async def result(self, error: PhasegraphError | None = None) -> RunResult:
-        """The run as it stands, in manifest form."""
-        snapshot = await self.graph.aget_state(self.config)
-        values = cast("RunState", snapshot.values or {})
-        records = await self.journal.spending()
-        return build_result(self.pipeline, values, snapshot, error, self.run_dir, records)
-
-    def _event(self, event: Event) -> None:
-        log.info(
-            event.kind,
-            run_id=event.run_id,
-            phase=event.phase,
-            agent=event.agent,
-            message=event.message,
-            **{k: v for k, v in event.data.items() if k in ("to", "path", "status")},
-        )
-        if self.on_event is not None:
-            self.on_event(event)
+    return safe_join(out_dir, check_run_id(run_id))
 
 
-def build_result(
-    pipeline: Pipeline,
-    values: RunState,
-    snapshot: StateSnapshot | None,
-    error: PhasegraphError | None,
-    run_dir: Path,
-    records: Sequence[UsageRecord] = (),
-) -> RunResult:
-    """Fold checkpoint state, the journal's usage `records` and the error that stopped the run
-    (if any) into a RunResult."""
-    phases = [_phase_result(pipeline, key, values, run_dir, records) for key in values.get("phases") or []]
-    status, message, error_type = _status(phases, snapshot, error)
-    config = values.get("config")
-    return RunResult(
-        run_id=values.get("run_id", ""),
-        status=status,
-        task=values.get("task", ""),
-        pipeline=config["pipeline"] if config else "",
-        phases=phases,
-        usage=sum_records(records),
-        provider=config["provider"] if config else "",
-        model=config["model"] if config else "",
-        message=message,
-        error_type=error_type,
-        run_dir=str(run_dir),
-    )
-
-
-def _phase_result(
-    pipeline: Pipeline, key: str, values: RunState, run_dir: Path, records: Sequence[UsageRecord]
-) -> PhaseResult:
-    """One phase of the run: its status, its route's reasons, and its agents' own (not imported) work."""
-    spec = pipeline.phase(key)
-    st = (values.get("phase_status") or {}).get(key)
-    route = (values.get("routes") or {}).get(key)
-    mine = [o for o in (values.get("outputs") or {}).values() if o["phase"] == key and not o.get("imported")]
-    return PhaseResult(
-        key=key,
-        label=spec.label,
-        name=spec.name,
-        status=st["status"] if st else "pending",
-        primary=route["primary"] if route else None,
-        reasons=_reasons(route),
-        agents=[_agent_result(o, records) for o in sorted(mine, key=lambda o: o["seq"])],
-        missing=(st.get("missing") if st else None) or {},
-        message=(st.get("message") if st else None) or "",
-        usage=sum_records(r for r in records if r.phase == key),
-        run_dir=str(run_dir),
-    )
-
-
-def _reasons(route: RouteRecord | None) -> list[Reason]:
-    """Why the route chose its primary: the primary candidate's reasons."""
-    if not route or not route["primary"]:
-        return []
-    top = next((c for c in route["candidates"] if c["id"] == route["primary"]), None)
-    return [Reason.model_validate(r) for r in top["reasons"]] if top else []
-
-
-def _agent_result(out: AgentOutput, records: Sequence[UsageRecord]) -> AgentResult:
-    return AgentResult(
-        id=out["agent"],
-        role=out["role"],
-        handed_off_by=out["handed_off_by"],
-        brief=out["brief"],
-        deliverables=[
-            Deliverable(name=name, path=out["paths"][name], chars=len(text), repaired=name in out["repaired"])
-            for name, text in out["deliverables"].items()
-        ],
-        usage=sum_records(r for r in records if r.phase == out["phase"] and r.agent == out["agent"]),
-    )
-
-
-def _status(
-    phases: list[PhaseResult], snapshot: StateSnapshot | None, error: PhasegraphError | None
-) -> tuple[RunStatus, str, str | None]:
-    if isinstance(error, BudgetExceeded):
-        return "budget_exceeded", error.message, type(error).__name__
-    if error is not None:
-        return "failed", error.message, type(error).__name__
-    failed = [p for p in phases if p.status == "failed"]
-    if failed:
-        return "failed", f"phase {failed[0].key}: {failed[0].message}", "GateFailed"
-    if snapshot is not None and (snapshot.next or snapshot.tasks):
-        waiting = [t for t in snapshot.tasks if t.interrupts]
-        if waiting:
-            phase = _phase_at(waiting[0].name, phases)
-            for p in phases:
-                if p.key == phase:
-                    p.status = "paused"
-            return "paused", f"waiting for approval of phase {phase}", "AwaitingApproval"
-        nxt = _phase_at((snapshot.next or [t.name for t in snapshot.tasks])[0], phases)
-        return "paused", f"stopped before phase {nxt}; `phasegraph resume` continues", None
-    return "completed", "", None
-
-
-def _phase_at(name: str, phases: list[PhaseResult]) -> str:
-    """The phase of graph node `name`; before the first node of any phase, the run's first phase."""
-    return phase_of(name) or (phases[0].key if phases else name)
-
-
-def _model_name(settings: Settings) -> str:
-    """The model a run reports: the offline provider answers for no real model."""
-    return "offline" if settings.provider == "offline" else settings.model
-
-
-def check_run_id(run_id: str) -> str:
-    if not _RUN_ID.match(run_id):
-        raise ConfigError(f"--run-id {run_id!r}: use letters, digits, '-' and '_' (at most 81 characters)")
-    return run_id
-
-
-def imported_outputs(source: Path) -> dict[str, AgentOutput]:
-    """Earlier deliverables from an artifacts folder, as state outputs marked imported."""
-    manifest = read_manifest(source)
-    outputs: dict[str, AgentOutput] = {}
-    for phase in manifest.phases:
-        texts = phase.deliverables
-        for agent in phase.agents:
-            outputs[f"{phase.key}/{agent.id}"] = AgentOutput(
-                phase=phase.key,
-                agent=agent.id,
-                role=agent.role,
-                handed_off_by=agent.handed_off_by,
-                brief=agent.brief,
-                depth=0,
-                seq=f"imported.{agent.id}",
-                deliverables=texts.get(agent.id, {}),
-                paths={d.name: d.path for d in agent.deliverables},
-                repaired=[],
-                imported=True,
-            )
-    return outputs
-
-
-OnCall = Callable[[str, str], Awaitable[None]]
-
-
-def phase_keys(pipeline: Any, wanted: Sequence[str]) -> list[str]:
+def phase_keys(pipeline: Pipeline, wanted: Sequence[str]) -> list[str]:
     """Phase keys in pipeline order; `wanted` may use keys or labels."""
     if not wanted:
         return [p.key for p in pipeline.phases]
@@ -361,54 +149,134 @@ def phase_keys(pipeline: Any, wanted: Sequence[str]) -> list[str]:
     return [p.key for p in pipeline.phases if p.key in chosen]
 
 
-def run_dir_for(out_dir: Path, run_id: str) -> Path:
-    return safe_join(out_dir, check_run_id(run_id))
+def check_until(pipeline: Pipeline, keys: Sequence[str], until: str) -> str:
+    """The key of the `--until` phase, which must be one of the run's phases `keys`."""
+    key = pipeline.phase(until).key
+    if key not in keys:
+        raise ConfigError(f"--until {until}: phase {key} is not one of this run's phases ({', '.join(keys)})")
+    return key
 
 
-def ensure_exists(run_id: str, values: dict[str, Any] | None, where: str) -> dict[str, Any]:
-    if not values or "task" not in values:
-        raise NotFound(f"run {run_id!r} not found in {where}")
-    return values
+def checked_project_dir(path: Path) -> Path:
+    """`path` resolved, or the one "not a directory" error every entry point gives."""
+    from orchestrator.project import project_dir
 
-
-def provider_failed(result: RunResult) -> bool:
-    """True when a provider error (after retries) stopped the run: exit code 3."""
-    from orchestrator import errors
-
-    cls = getattr(errors, result.error_type or "", None)
-    return isinstance(cls, type) and issubclass(cls, ProviderError)
+    return project_dir(Path(path))
 
 
 class Runner:
-    """Opens runs against one checkpointer; the CLI and `Orchestrator` both drive this."""
+    """The run service: every command and every `Orchestrator` method that plans or runs goes here.
+
+    One object per set of settings and callbacks; each method takes what is
+    particular to one call. `provider` (an instance) wins over `settings.provider`;
+    `chat_model` serves `provider="langchain"`.
+    """
 
     def __init__(
         self,
         settings: Settings,
         *,
-        provider: Any | None = None,
-        chat_model: Any | None = None,
+        provider: Provider | None = None,
+        chat_model: BaseChatModel | None = None,
         on_event: EventHandler | None = None,
         on_call: OnCall | None = None,
     ) -> None:
         self.settings = settings
-        self._provider = provider
-        self._chat_model = chat_model
+        self.provider = provider
+        self.chat_model = chat_model
         self.on_event = on_event
         self.on_call = on_call
+
+    # Looking before running: no model call.
+
+    def catalog(self, project_dir: Path, agents_dirs: Sequence[Path] = ()) -> Catalog:
+        """Every card a run in `project_dir` can use: `agents_dirs`, the settings' folders, the
+        project's `agents/`, the built-ins (in that order). Cards that fail to load are in `problems`."""
+        from orchestrator.catalog import Catalog
+
+        checked_project_dir(project_dir)  # card sources stay as relative as `project_dir` is
+        return Catalog.load([*agents_dirs, *self.settings.agents_dirs], project_dir=Path(project_dir))
+
+    def router(
+        self, project_dir: Path, agents_dirs: Sequence[Path] = (), pipeline: str | None = None
+    ) -> tuple[Router, Pipeline]:
+        """One scan, one catalogue, one pipeline: everything a route or plan reads."""
+        from orchestrator.phases import load_pipeline
+        from orchestrator.project import ProjectSnapshot
+        from orchestrator.routing import Router
+
+        root = checked_project_dir(project_dir)
+        chosen = load_pipeline(pipeline or self.settings.pipeline, project_dir=root)
+        catalog = self.catalog(root, agents_dirs).check()
+        return Router(catalog, ProjectSnapshot.scan(root)), chosen
+
+    def plan(
+        self,
+        task: str,
+        project_dir: Path,
+        *,
+        agents_dirs: Sequence[Path] = (),
+        pipeline: str | None = None,
+        approval_gates: bool = False,
+    ) -> tuple[Pipeline, list[PlannedPhase]]:
+        """Who would work on each phase of the pipeline and what each must deliver."""
+        from orchestrator.routing import plan
+
+        router, chosen = self.router(project_dir, agents_dirs, pipeline)
+        if approval_gates or self.settings.approval_gates:
+            chosen = chosen.with_approval_gates()
+        return chosen, plan(router, task, chosen)
+
+    def route(
+        self,
+        task: str,
+        project_dir: Path,
+        *,
+        phase: str | None = None,
+        agents_dirs: Sequence[Path] = (),
+        pipeline: str | None = None,
+    ) -> tuple[Route, PhaseSpec]:
+        """Every agent's score for one phase: the pipeline's by key or label, else any phase file,
+        else the pipeline's first."""
+        from orchestrator.errors import NotFound
+        from orchestrator.phases import find_phase
+
+        router, chosen = self.router(project_dir, agents_dirs, pipeline)
+        spec = chosen.phases[0]
+        if phase is not None:
+            try:
+                spec = chosen.phase(phase)
+            except NotFound:
+                spec = find_phase(phase, project_dir=checked_project_dir(project_dir))
+        return router.route(task, spec), spec
+
+    def phases_of(self, opts: RunOptions) -> list[str]:
+        """The phase keys a run of `opts` goes through, in order (checked, nothing written)."""
+        from orchestrator.phases import load_pipeline
+
+        project_dir = checked_project_dir(opts.project_dir)
+        pipeline = load_pipeline(opts.pipeline or self.settings.pipeline, project_dir=project_dir)
+        return phase_keys(pipeline, opts.phases)
+
+    # Running.
 
     async def start(self, opts: RunOptions) -> RunResult:
         """Start a new run and drive it until it ends or pauses; every input is checked before
         anything is written or any model is called."""
+        from orchestrator._private import private_dir
+        from orchestrator._session import StoredConfig, imported_outputs, open_session
+        from orchestrator.artifacts import check_writable
         from orchestrator.catalog import Catalog
         from orchestrator.phases import load_pipeline
-        from orchestrator.project import project_dir as checked_project_dir
+        from orchestrator.state import RunState
 
         project_dir = checked_project_dir(opts.project_dir)
-        run_id = check_run_id(opts.run_id) if opts.run_id else new_run_id()
+        run_id = opts.run_id or new_run_id()
         pipeline_name = opts.pipeline or self.settings.pipeline
         pipeline = load_pipeline(pipeline_name, project_dir=project_dir)
         keys = phase_keys(pipeline, opts.phases)
+        if opts.until is not None:
+            check_until(pipeline, keys, opts.until)
         agents_dirs = [Path(d).resolve() for d in (*opts.agents_dirs, *self.settings.agents_dirs)]
         catalog = Catalog.load(agents_dirs, project_dir=project_dir).check()
         out_dir = out_dir_for(self.settings, project_dir)
@@ -419,35 +287,43 @@ class Runner:
         source = opts.from_artifacts or (run_dir_for(out_dir, opts.from_run) if opts.from_run else None)
         if source is not None:
             outputs = imported_outputs(Path(source))
-        config: RunConfig = {
-            "pipeline": pipeline_name,
-            "project_dir": str(project_dir),
-            "out_dir": str(out_dir),
-            "agents_dirs": [str(d) for d in agents_dirs],
-            "approval_gates": bool(
-                self.settings.approval_gates if opts.approval_gates is None else opts.approval_gates
-            ),
-            "provider": self._provider.name if self._provider is not None else self.settings.provider,
-            "model": self._provider.model if self._provider is not None else _model_name(self.settings),
-            "cassette": str(self.settings.cassette) if self.settings.cassette else None,
-            "phases": keys,
-        }
-        state = RunState(run_id=run_id, task=opts.task, phases=keys, config=config, outputs=outputs)
-        async with self._open(run_id, config, fresh=True, pipeline=pipeline, catalog=catalog) as session:
-            session._event(
-                Event(
-                    kind="run_started",
-                    run_id=run_id,
-                    message=opts.task,
-                    data={"phases": keys, "run_dir": str(session.run_dir)},
-                )
-            )
+        config = StoredConfig.for_new_run(
+            self.settings,
+            self.provider,
+            pipeline=pipeline_name,
+            project_dir=project_dir,
+            out_dir=out_dir,
+            agents_dirs=agents_dirs,
+            approval_gates=opts.approval_gates,
+            phases=keys,
+        )
+        state = RunState(
+            run_id=run_id, task=opts.task, phases=keys, config=config.to_state(), outputs=outputs
+        )
+        async with open_session(
+            self, run_id, project_dir, config, pipeline=pipeline, catalog=catalog
+        ) as session:
+            session.started(opts.task, keys)
             return await session.execute(state, until=opts.until)
+
+    async def verify(self, opts: RunOptions, junit: Path | None = None) -> RunResult:
+        """Run the Verify phase alone, as CI does; `junit` (checked before the run) gets a JUnit report."""
+        if junit is not None:
+            from orchestrator.artifacts import check_file_writable
+
+            check_file_writable(Path(junit), "--junit")
+        result = await self.start(replace(opts, phases=["verify"], approval_gates=False))
+        if junit is not None:
+            from orchestrator.junit import write_junit
+
+            write_junit(result, Path(junit))
+        return result
 
     async def resume(self, run_id: str, project_dir: Path, *, until: str | None = None) -> RunResult:
         """Continue a run that stopped (crash, `--until`, budget, provider failure)."""
-        config = await self._stored_config(run_id, project_dir)
-        async with self._open(run_id, config) as session:
+        from orchestrator._session import open_session
+
+        async with open_session(self, check_run_id(run_id), checked_project_dir(project_dir)) as session:
             snapshot = await session.graph.aget_state(session.config)
             if any(t.interrupts for t in snapshot.tasks):
                 return await session.result()
@@ -463,8 +339,9 @@ class Runner:
         """Approve (with optional feedback for the next phase) or reject (with a reason) a paused phase."""
         from langgraph.types import Command
 
-        config = await self._stored_config(run_id, project_dir)
-        async with self._open(run_id, config) as session:
+        from orchestrator._session import open_session
+
+        async with open_session(self, check_run_id(run_id), checked_project_dir(project_dir)) as session:
             snapshot = await session.graph.aget_state(session.config)
             if not any(t.interrupts for t in snapshot.tasks):
                 raise ConfigError(f"run {run_id} is not waiting for approval")
@@ -472,226 +349,33 @@ class Runner:
                 raise ConfigError("reject needs a reason (--reason TEXT)")
             return await session.execute(Command(resume={"approve": approve, "text": text}), until=until)
 
+    async def approve(
+        self, run_id: str, project_dir: Path, *, feedback: str = "", until: str | None = None
+    ) -> RunResult:
+        """Approve the phase a run waits on and continue; `feedback` goes into the next phase's prompt."""
+        return await self.decide(run_id, project_dir, approve=True, text=feedback, until=until)
+
+    async def reject(
+        self, run_id: str, project_dir: Path, *, reason: str, until: str | None = None
+    ) -> RunResult:
+        """Reject the phase a run waits on; it runs again with `reason` as feedback."""
+        return await self.decide(run_id, project_dir, approve=False, text=reason, until=until)
+
+    # Reading: no lease, no provider.
+
     async def show(self, run_id: str, project_dir: Path) -> RunResult:
         """The run as its checkpoint and its recorded outcome have it now; reads only, needs no provider."""
+        from orchestrator._listing import read_run
         from orchestrator.checkpoint import open_persistence
 
         check_run_id(run_id)
-        async with open_persistence(self.settings.checkpoint_url, project_dir.resolve()) as pers:
-            return await _read_run(self.settings, pers, run_id)
+        async with open_persistence(self.settings.checkpoint_url, checked_project_dir(project_dir)) as pers:
+            return await read_run(self.settings, pers, run_id)
 
     async def list(self, project_dir: Path) -> list[dict[str, Any]]:
         """Every run in the checkpointer: id, task, status (from the registry), newest first; reads only."""
+        from orchestrator._listing import list_runs
         from orchestrator.checkpoint import open_persistence
 
-        rows: dict[str, dict[str, Any]] = {}
-        async with open_persistence(self.settings.checkpoint_url, project_dir.resolve()) as pers:
-            async for item in pers.saver.alist(None):
-                thread = item.config["configurable"]["thread_id"]
-                if thread in rows or item.config["configurable"].get("checkpoint_ns"):
-                    continue
-                values = item.checkpoint.get("channel_values") or {}
-                if "task" not in values:
-                    continue
-                rows[thread] = {
-                    "run_id": thread,
-                    "task": values["task"],
-                    "phases": values.get("phases", []),
-                    "pipeline": (values.get("config") or {}).get("pipeline", ""),
-                    "updated": item.checkpoint.get("ts", ""),
-                }
-            stored = await pers.registry.statuses()
-            holders = await pers.registry.holders()
-            now = await pers.registry.now()
-            for row in rows.values():
-                outcome = _recorded(row["run_id"], stored.get(row["run_id"]), holders.get(row["run_id"]), now)
-                if outcome is None:
-                    # Never recorded (an older run), or its process died mid-way: only the
-                    # checkpoint can tell where it stopped.
-                    try:
-                        found = await _read_run(self.settings, pers, row["run_id"])
-                        outcome = (found.status, found.error_type, found.message)
-                    except PhasegraphError:
-                        outcome = ("unknown", None, "")
-                row["status"], row["error_type"] = outcome[0], outcome[1]
-        return sorted(rows.values(), key=lambda r: str(r["updated"]), reverse=True)
-
-    async def _stored_config(self, run_id: str, project_dir: Path) -> RunConfig:
-        from orchestrator.checkpoint import open_persistence
-
-        check_run_id(run_id)
-        async with open_persistence(self.settings.checkpoint_url, project_dir.resolve()) as pers:
-            return _state_of(await _checkpoint_of(pers, run_id), run_id, pers)["config"].copy()
-
-    def _open(
-        self,
-        run_id: str,
-        config: RunConfig,
-        *,
-        fresh: bool = False,
-        pipeline: Any = None,
-        catalog: Any = None,
-    ) -> AbstractAsyncContextManager[Session]:
-        return _open_session(self, run_id, config, fresh=fresh, pipeline=pipeline, catalog=catalog)
-
-
-async def _checkpoint_of(pers: Any, run_id: str) -> Any:
-    """The run's latest checkpoint tuple, or None."""
-    return await pers.saver.aget_tuple({"configurable": {"thread_id": run_id, "checkpoint_ns": ""}})
-
-
-def _state_of(found: Any, run_id: str, pers: Any) -> RunState:
-    """A checkpoint's values; `NotFound` for a run id the checkpointer does not know."""
-    values = ensure_exists(run_id, found.checkpoint.get("channel_values") if found else None, pers.where)
-    return cast("RunState", values)
-
-
-Outcome = tuple[Any, str | None, str]
-"""A run's status, error type and message."""
-
-
-def _recorded(run_id: str, stored: StoredStatus | None, holder: Holder | None, now: float) -> Outcome | None:
-    """What the registry says about a run; None when only its checkpoint can tell.
-
-    `running` with a live lease holder is running; `running` without one means the
-    process died mid-way, and the checkpoint shows where it stopped.
-    """
-    if stored is None:
-        return None
-    if stored.status != "running":
-        return stored.status, stored.error_type, stored.message
-    if holder is not None and not is_stale(holder, now):
-        return "running", None, locked_message(run_id, holder)
-    return None
-
-
-async def _read_run(settings: Settings, pers: Any, run_id: str) -> RunResult:
-    """A run from its checkpoint, with the status, error and message its last command recorded."""
-    values = _state_of(await _checkpoint_of(pers, run_id), run_id, pers)
-    result = await _read_only_session(settings, pers, run_id, values).result()
-    registry = pers.registry
-    stored, holder = await registry.status(run_id), await registry.holder(run_id)
-    outcome = _recorded(run_id, stored, holder, await registry.now())
-    if outcome is None:
-        return result
-    status, error_type, message = outcome
-    return result.model_copy(update={"status": status, "error_type": error_type, "message": message})
-
-
-def _read_only_session(settings: Settings, pers: Persistence, run_id: str, values: RunState) -> Session:
-    """The run's graph over its checkpoint, to read its state: no provider, no project scan, no lease.
-
-    The graph's shape comes from the stored phases, pipeline and approval setting;
-    the session has no run context, so it can read the run but never advance it.
-    """
-    from orchestrator.phases import load_pipeline
-
-    config = values["config"]
-    pipeline = load_pipeline(config["pipeline"], project_dir=Path(config["project_dir"]))
-    shape = _shape(config, pipeline, values.get("phases"))
-    return Session(
-        run_id=run_id,
-        graph=_compiled(pers, shape),
-        shape=shape,
-        pipeline=pipeline,
-        ctx=None,
-        config={"configurable": {"thread_id": run_id}, "recursion_limit": settings.max_steps},
-        run_dir=run_dir_for(Path(config["out_dir"]), run_id),
-        on_event=None,
-        journal=pers.journal(run_id),
-        registry=pers.registry,
-    )
-
-
-def _shape(config: RunConfig, pipeline: Pipeline, stored: Sequence[str] | None) -> GraphShape:
-    """The run's graph shape: its stored phases (else its config's, else the pipeline's) and approvals."""
-    keys = list(stored or config.get("phases") or [p.key for p in pipeline.phases])
-    return GraphShape.of(pipeline, keys, bool(config.get("approval_gates")))
-
-
-def _compiled(pers: Persistence, shape: GraphShape) -> CompiledGraph:
-    """The one place a run's graph is compiled: it depends on the shape and the checkpointer only."""
-    from orchestrator._graph import compile_graph
-
-    return compile_graph(shape, pers.saver, pers.store)
-
-
-@asynccontextmanager
-async def _open_session(
-    runner: Runner,
-    run_id: str,
-    config: RunConfig,
-    *,
-    fresh: bool,
-    pipeline: Any = None,
-    catalog: Any = None,
-) -> AsyncIterator[Session]:
-    """The run's graph, ready to advance, with the run's lease held until the caller is done."""
-    from orchestrator._turn import RunContext
-    from orchestrator.catalog import Catalog
-    from orchestrator.checkpoint import open_persistence
-    from orchestrator.phases import load_pipeline
-    from orchestrator.project import ProjectSnapshot
-    from orchestrator.prompts import PromptBook
-    from orchestrator.providers import make_provider
-    from orchestrator.providers.metered import metered
-    from orchestrator.routing import Router
-    from orchestrator.usage import UsageLedger, UsageLimits, require_price
-
-    settings = runner.settings
-    project_dir = Path(config["project_dir"])
-    out_dir = Path(config["out_dir"])
-    run_dir = run_dir_for(out_dir, run_id)
-    if catalog is None:
-        catalog = Catalog.load([Path(d) for d in config["agents_dirs"]], project_dir=project_dir)
-    pipeline = pipeline or load_pipeline(config["pipeline"], project_dir=project_dir)
-    snapshot = ProjectSnapshot.scan(project_dir)
-    async with AsyncExitStack() as stack:
-        provider = runner._provider
-        if provider is None:
-            overrides: dict[str, Any] = {"provider": config["provider"], "model": config["model"]}
-            cassette = config.get("cassette")
-            if cassette and not settings.cassette:
-                overrides["cassette"] = Path(cassette)
-            provider = make_provider(settings.model_copy(update=overrides), chat_model=runner._chat_model)
-            stack.push_async_callback(provider.aclose)
-        limits = UsageLimits(max_tokens=settings.max_tokens, max_usd=settings.max_usd)
-        if provider.billed:
-            require_price(provider.model, settings.prices, limits)
-        pers = await stack.enter_async_context(open_persistence(settings.checkpoint_url, project_dir))
-        # Before anything reads the run's state: what it reads must still hold when it writes.
-        await stack.enter_async_context(run_lease(pers.registry, run_id))
-        stored = await _checkpoint_of(pers, run_id)
-        if fresh and stored is not None:
-            raise ConfigError(
-                f"--run-id {run_id}: a run with this id already exists (use `phasegraph resume`)"
-            )
-        journal = pers.journal(run_id)
-        ledger = UsageLedger(records=await journal.spending())
-        ctx = RunContext(
-            settings=settings,
-            catalog=catalog,
-            pipeline=pipeline,
-            snapshot=snapshot,
-            router=Router(catalog, snapshot),
-            provider=metered(provider, ledger, limits, journal=journal),
-            ledger=ledger,
-            prompts=PromptBook([project_dir / "prompts"]),
-            run_dir=run_dir,
-            run_id=run_id,
-            on_call=runner.on_call,
-        )
-        values = cast("RunState", stored.checkpoint.get("channel_values") or {}) if stored else RunState()
-        shape = _shape(config, pipeline, values.get("phases"))
-        yield Session(
-            run_id=run_id,
-            graph=_compiled(pers, shape),
-            shape=shape,
-            pipeline=pipeline,
-            ctx=ctx,
-            config={"configurable": {"thread_id": run_id}, "recursion_limit": settings.max_steps},
-            run_dir=run_dir,
-            on_event=runner.on_event,
-            journal=journal,
-            registry=pers.registry,
-        )
+        async with open_persistence(self.settings.checkpoint_url, checked_project_dir(project_dir)) as pers:
+            return await list_runs(self.settings, pers)

@@ -166,12 +166,21 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(f"setting {field}: {first['msg']} (got {first.get('input')!r})") from None
 
 
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<userinfo>\S*)@", re.IGNORECASE)
+"""A URL's credentials: up to the last `@` of the word, so a password holding `@` or `/` is all hidden."""
 
 
 def hide_url_password(value: str) -> str:
-    """`postgresql://app:s3cret@db/x` -> `postgresql://app:***@db/x`: URLs may carry secrets too."""
-    return _URL_PASSWORD.sub(lambda m: f"{m.group('head')}***@", value)
+    """Any URL in `value` with its password hidden: `postgresql://app:s3cret@db/x` ->
+    `postgresql://app:***@db/x`. Credentials without a password may be a token
+    (`https://TOKEN@host`) and are hidden whole. The one masker for settings and errors."""
+
+    def hide(found: re.Match[str]) -> str:
+        user, has_password, _ = found.group("userinfo").partition(":")
+        shown = f"{user}:***" if has_password else "***"
+        return f"{found.group('scheme')}{shown}@"
+
+    return _URL_USERINFO.sub(hide, value)
 
 
 def masked(settings: Settings) -> dict[str, Any]:

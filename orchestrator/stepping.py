@@ -5,24 +5,23 @@
 `reject()` answer an approval gate. Every step is checkpointed, so
 `Orchestrator.attach(run_id, ...)` re-opens the run after a kernel restart.
 
-Each step is one call to the runner with `until=<that phase>`: the first starts
-the run, the others resume it. The handle itself holds nothing the checkpoint
-does not, only the latest `RunResult` for display.
+Each step is one call of the `Orchestrator`'s own public API with `until=<that
+phase>`: the first `run`s the run, the others `resume`, `approve` or `reject` it. The
+handle itself holds nothing the checkpoint does not, only the latest `RunResult`
+for display.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from orchestrator import errors
-from orchestrator.errors import ConfigError, GateFailed, PhasegraphError
+from orchestrator.errors import AWAITING_APPROVAL, ConfigError, GateFailed, PhasegraphError, error_class
 from orchestrator.result import PhaseResult, RunResult
 
 if TYPE_CHECKING:
     from orchestrator.orchestrator import Orchestrator
-    from orchestrator.run import Runner, RunOptions
+    from orchestrator.run import RunOptions
 
 _DONE = frozenset({"completed", "imported", "skipped"})
 
@@ -84,7 +83,7 @@ class Run:
     @property
     def waiting(self) -> str | None:
         """The phase waiting for approval, if any."""
-        if self._result is None or self._result.error_type != "AwaitingApproval":
+        if self._result is None or self._result.error_type != AWAITING_APPROVAL:
             return None
         return next((p.key for p in self._result.phases if p.status == "paused"), None)
 
@@ -92,15 +91,26 @@ class Run:
 
     async def anext(self) -> PhaseResult:
         """Run the next phase and return its result (see `next`)."""
-        return await self._next(self._runner())
+        if self._result is None:
+            key = self._keys[0]
+            return self._took(
+                await self._orch.arun(self.task, self.project_dir, until=key, **self._how()), key
+            )
+        key = self._next_key()
+        return self._took(await self._orch.aresume(self.run_id, self.project_dir, until=key), key)
 
     async def aapprove(self, feedback: str = "") -> PhaseResult:
         """Approve the waiting phase (see `approve`)."""
-        return await self._decide(self._runner(), True, feedback)
+        key = self._waiting()
+        result = await self._orch.aapprove(self.run_id, self.project_dir, feedback=feedback, until=key)
+        return self._took(result, key)
 
     async def areject(self, reason: str) -> PhaseResult:
         """Reject the waiting phase (see `reject`)."""
-        return await self._decide(self._runner(), False, reason)
+        key = self._waiting()
+        return self._took(
+            await self._orch.areject(self.run_id, self.project_dir, reason=reason, until=key), key
+        )
 
     def next(self) -> PhaseResult:
         """Run the next phase and return its `PhaseResult`.
@@ -110,18 +120,26 @@ class Run:
         stopped by a budget or a provider failure raises that error; `next()`
         again resumes it.
         """
-        return self._orch._sync(self._next, None)
+        if self._result is None:
+            key = self._keys[0]
+            return self._took(self._orch.run(self.task, self.project_dir, until=key, **self._how()), key)
+        key = self._next_key()
+        return self._took(self._orch.resume(self.run_id, self.project_dir, until=key), key)
 
     def approve(self, feedback: str = "") -> PhaseResult:
         """Approve the phase waiting at its approval gate; `feedback` goes into the next phase's prompt.
 
         Nothing else runs: `next()` runs the next phase.
         """
-        return self._orch._sync(lambda runner: self._decide(runner, True, feedback), None)
+        key = self._waiting()
+        return self._took(
+            self._orch.approve(self.run_id, self.project_dir, feedback=feedback, until=key), key
+        )
 
     def reject(self, reason: str) -> PhaseResult:
         """Run the waiting phase again with `reason` as feedback; it waits for approval again."""
-        return self._orch._sync(lambda runner: self._decide(runner, False, reason), None)
+        key = self._waiting()
+        return self._took(self._orch.reject(self.run_id, self.project_dir, reason=reason, until=key), key)
 
     def refresh(self) -> RunResult:
         """Re-read the run from its checkpoint (another process may have moved it on)."""
@@ -165,24 +183,23 @@ class Run:
         except PhasegraphError as exc:
             return exc.message
 
-    def _runner(self) -> Runner:
-        return self._orch._runner(self._orch._handler(None))
+    def _how(self) -> dict[str, Any]:
+        """How the first step starts the run: the options `Orchestrator.start` was given."""
+        o = self._options
+        return {
+            "pipeline": o.pipeline,
+            "phases": o.phases,
+            "run_id": o.run_id,
+            "approval_gates": o.approval_gates,
+            "from_run": o.from_run,
+            "from_artifacts": o.from_artifacts,
+        }
 
-    async def _next(self, runner: Runner) -> PhaseResult:
-        if self._result is None:
-            key = self._keys[0]
-            result = await runner.start(replace(self._options, until=key))
-        else:
-            key = self._next_key()
-            result = await runner.resume(self.run_id, self.project_dir, until=key)
-        return self._took(result, key)
-
-    async def _decide(self, runner: Runner, approve: bool, text: str) -> PhaseResult:
+    def _waiting(self) -> str:
+        """The phase waiting for approval, or the error that says nothing is."""
         if self.waiting is None:
             raise ConfigError(f"run {self.run_id} is not waiting for approval ({self.status})")
-        key = self.waiting
-        result = await runner.decide(self.run_id, self.project_dir, approve=approve, text=text, until=key)
-        return self._took(result, key)
+        return self.waiting
 
     def _next_key(self) -> str:
         """The first phase not yet done, or an error saying why nothing can run."""
@@ -193,7 +210,8 @@ class Run:
                 f"phase {self.waiting} of run {self.run_id} waits for approval: "
                 "call run.approve(feedback=...) or run.reject(reason)"
             )
-        if result.status == "failed" and result.error_type in (None, "GateFailed"):
+        gate_failed = result.error_type is None or error_class(result.error_type) is GateFailed
+        if result.status == "failed" and gate_failed:
             raise GateFailed(f"run {self.run_id} stopped: {result.message}")
         for phase in result.phases:
             if phase.status not in _DONE:
@@ -204,14 +222,8 @@ class Run:
         """Keep the new state; raise what stopped the run if it was not the phase's own outcome."""
         self._result = result
         self._keys = [p.key for p in result.phases] or self._keys
-        if result.error_type not in (None, "GateFailed", "AwaitingApproval"):
-            raise _error(result)
+        if result.error_type is not None and result.error_type != AWAITING_APPROVAL:
+            stopped = error_class(result.error_type) or PhasegraphError
+            if stopped is not GateFailed:
+                raise stopped(f"run {result.run_id}: {result.message}")
         return result.phase(key)
-
-
-def _error(result: RunResult) -> PhasegraphError:
-    """The exception that stopped a run, rebuilt from its manifest (`BudgetExceeded`, `RateLimited`, ...)."""
-    cls = getattr(errors, result.error_type or "", None)
-    if not (isinstance(cls, type) and issubclass(cls, PhasegraphError)):
-        cls = PhasegraphError
-    return cls(f"run {result.run_id}: {result.message}")

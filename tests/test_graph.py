@@ -10,14 +10,15 @@ import pytest
 from langgraph.types import StateSnapshot
 from pydantic import BaseModel
 
-import orchestrator.run
+import orchestrator._session
 from orchestrator import routing
 from orchestrator._graph import CompiledGraph, compile_graph
 from orchestrator._nodes import GraphShape, NodeKind, node, parse_node, phase_of
+from orchestrator._session import _status, read_only_session
 from orchestrator.checkpoint import Persistence, open_persistence
 from orchestrator.phases import load_pipeline
 from orchestrator.result import PhaseResult
-from orchestrator.run import Runner, RunOptions, _read_only_session, _status
+from orchestrator.run import Runner, RunOptions
 from orchestrator.settings import load_settings
 from orchestrator.state import CandidateRecord, ReasonRecord, RouteRecord, RunState
 from tests.conftest import ScriptedProvider
@@ -75,7 +76,7 @@ async def test_one_compiled_graph_serves_concurrent_runs_of_its_shape(
     """Nothing of a run is in its compiled graph: two runs through one graph keep their own
     run id, task, provider calls and artifacts folder."""
     compiled: dict[tuple[GraphShape, int], CompiledGraph] = {}
-    real = orchestrator.run._compiled
+    real = orchestrator._session._compiled
 
     def shared(pers: Persistence, shape: GraphShape) -> CompiledGraph:
         key = (shape, id(pers.saver))
@@ -83,7 +84,7 @@ async def test_one_compiled_graph_serves_concurrent_runs_of_its_shape(
             compiled[key] = real(pers, shape)
         return compiled[key]
 
-    monkeypatch.setattr(orchestrator.run, "_compiled", shared)
+    monkeypatch.setattr(orchestrator._session, "_compiled", shared)
     provider = ScriptedProvider(handoffs=["security-expert"])
     runner = Runner(load_settings(provider="offline"), provider=provider)
     # Held open, the project's SQLite checkpointer is the same object for both runs.
@@ -111,7 +112,7 @@ async def test_a_session_that_only_reads_cannot_advance_the_run(project: Path) -
         found = await pers.saver.aget_tuple({"configurable": {"thread_id": ran.run_id, "checkpoint_ns": ""}})
         assert found is not None
         values = typing.cast(RunState, found.checkpoint["channel_values"])
-        session = _read_only_session(load_settings(), pers, ran.run_id, values)
+        session = read_only_session(load_settings(), pers, ran.run_id, values)
         assert (await session.result()).status == "paused"
         with pytest.raises(RuntimeError, match="read-only session"):
             await session.execute(None)

@@ -75,6 +75,17 @@ def test_every_builtin_phase_collects_its_own_label_and_has_instructions(key: st
     assert spec.instructions.strip() and spec.purpose.strip()
 
 
+def test_a_phase_file_names_the_card_sections_its_prompts_carry(tmp_path: Path) -> None:
+    assert load_phases()["build"].card_sections == ["conventions", "best practices"]
+    _write(tmp_path / "phases", "audit.yaml", VALID_PHASE + "card_sections: [Conventions, tech stack]\n")
+    assert load_phases(project_dir=tmp_path)["audit"].card_sections == ["conventions", "tech stack"]
+
+
+def test_a_phase_file_without_card_sections_carries_the_core_competencies(tmp_path: Path) -> None:
+    _write(tmp_path / "phases", "audit.yaml", VALID_PHASE)
+    assert load_phases(project_dir=tmp_path)["audit"].card_sections == ["core competencies"]
+
+
 def test_with_approval_gates_switches_every_gate_and_leaves_the_original() -> None:
     pipeline = load_pipeline()
     gated = pipeline.with_approval_gates()
@@ -165,6 +176,8 @@ PHASE_ERRORS = [
     ("key_mismatch", VALID_PHASE.replace("key: audit", "key: other"), 1, "does not match the file name"),
     ("blank_name", VALID_PHASE.replace("name: Audit", "name: '  '"), 3, "must not be empty"),
     ("bad_collects", VALID_PHASE.replace("collects: [6b]", "collects: [x y]"), 6, "label 'x y'"),
+    ("blank_section", VALID_PHASE + "card_sections: [conventions, ' ']\n", 7, "card_sections must name"),
+    ("section_not_list", VALID_PHASE + "card_sections: conventions\n", 7, "card_sections:"),
 ]
 
 

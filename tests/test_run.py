@@ -257,6 +257,18 @@ async def test_same_inputs_render_the_same_prompts_byte_for_byte(project: Path) 
     assert [r.fingerprint() for r in a.requests] == [r.fingerprint() for r in b.requests]
 
 
+async def test_the_phase_file_chooses_the_card_sections_a_prompt_carries(project: Path) -> None:
+    builtin = (Path(__file__).parent.parent / "phases" / "design.yaml").read_text()
+    (project / "phases").mkdir()
+    chosen = builtin.replace("[core competencies, conventions]", "[typical workflows]")
+    (project / "phases" / "design.yaml").write_text(chosen)
+    provider = ScriptedProvider(handoffs=[])
+    await _start(project, provider, phases=["design"])
+    system = next(r.messages[0].content for r in provider.requests if r.agent == "backend-python")
+    assert "Typical Workflows" in system
+    assert "Core Competencies" not in system and "Conventions" not in system
+
+
 async def test_system_prompt_carries_only_the_phase_sections_with_stable_prefix(project: Path) -> None:
     provider = ScriptedProvider(handoffs=[])
     await _start(project, provider)

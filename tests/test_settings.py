@@ -71,3 +71,26 @@ def test_masked_hides_a_password_inside_a_url(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("PHASEGRAPH_CHECKPOINT_URL", "postgresql://app:s3cret@db.internal/runs")
     shown = masked(load_settings())
     assert shown["checkpoint_url"] == "postgresql://app:***@db.internal/runs"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://app:s3cret@db.internal/runs", "postgresql://app:***@db.internal/runs"),
+        ("postgresql://app:p@ss@db/runs", "postgresql://app:***@db/runs"),
+        ("postgresql://app:p/ss@db/runs", "postgresql://app:***@db/runs"),
+        ("https://TOKEN@example.com/x", "https://***@example.com/x"),
+        ("redis://:s3cret@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+        ("postgresql://db.internal/runs", "postgresql://db.internal/runs"),
+        ("sqlite:///runs/state.sqlite", "sqlite:///runs/state.sqlite"),
+    ],
+)
+def test_one_masker_hides_url_credentials_in_settings_and_errors(url: str, shown: str) -> None:
+    from pathlib import Path
+
+    from orchestrator.checkpoint import describe
+    from orchestrator.settings import hide_url_password
+
+    assert hide_url_password(url) == shown
+    assert describe(url, Path("/project")) == shown
+    assert masked(load_settings(checkpoint_url=url))["checkpoint_url"] == shown

@@ -12,7 +12,7 @@ import sys
 import typer
 
 from orchestrator._terminal import terminal_safe
-from orchestrator.errors import PhasegraphError
+from orchestrator.errors import PhasegraphError, exit_code
 
 app = typer.Typer(
     name="phasegraph",
@@ -40,7 +40,7 @@ def main() -> None:
         app()
     except PhasegraphError as exc:
         print(f"phasegraph: error: {terminal_safe(str(exc), one_line=True)}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+        sys.exit(exit_code(exc))
     except KeyboardInterrupt:
         print("phasegraph: interrupted", file=sys.stderr)
         sys.exit(130)

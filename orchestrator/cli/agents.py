@@ -22,6 +22,7 @@ from orchestrator.catalog import Catalog
 from orchestrator.cli import app
 from orchestrator.cli._common import AgentsDirOption, JsonOption, ProjectDirOption, print_json, safe_markup
 from orchestrator.errors import NotFound
+from orchestrator.run import Runner
 from orchestrator.settings import load_settings
 
 agents_app = typer.Typer(help="List, show and lint agent cards.", no_args_is_help=True)
@@ -32,8 +33,7 @@ _CARD_FILE_SUFFIXES = (".md", ".markdown", ".txt")
 
 def _catalog(agents_dir: list[Path] | None, project_dir: Path) -> Catalog:
     """Flags first, then the settings' folders, then the project's and the built-in ones."""
-    settings = load_settings()
-    return Catalog.load([*(agents_dir or []), *settings.agents_dirs], project_dir=project_dir)
+    return Runner(load_settings()).catalog(project_dir, agents_dir or [])
 
 
 def _console() -> Console:

@@ -1,8 +1,9 @@
 """`phasegraph route` and `phasegraph plan`: who would work on a task, and why, without a model.
 
 Both read the catalogue (flags, `PHASEGRAPH_AGENTS_DIRS`, the project's `./agents`, the
-built-in cards), scan the project once, and score the cards. Nothing from the model
-stack is imported, so they start fast and cost nothing.
+built-in cards), scan the project once, and score the cards, through the run service
+(`Runner.route`, `Runner.plan`) as `Orchestrator.route` and `.plan` do. Nothing from
+the model stack is imported, so they start fast and cost nothing.
 """
 
 from __future__ import annotations
@@ -17,24 +18,12 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator._terminal import terminal_safe
-from orchestrator.catalog import Catalog
 from orchestrator.cli import app
 from orchestrator.cli._common import AgentsDirOption, JsonOption, ProjectDirOption, print_json, safe_markup
 from orchestrator.cli._task import TaskFileOption, task_text
-from orchestrator.errors import NotFound
-from orchestrator.phases import PhaseSpec, Pipeline, find_phase, load_pipeline
-from orchestrator.project import ProjectSnapshot
-from orchestrator.project import project_dir as checked_project_dir
-from orchestrator.routing import (
-    Candidate,
-    PlannedPhase,
-    Reason,
-    Route,
-    Router,
-    no_primary_message,
-    plan,
-    plan_json,
-)
+from orchestrator.phases import PhaseSpec, Pipeline
+from orchestrator.routing import Candidate, PlannedPhase, Reason, Route, no_primary_message, plan_json
+from orchestrator.run import Runner
 from orchestrator.settings import load_settings
 
 TaskArgument = Annotated[
@@ -65,9 +54,9 @@ def route_command(
 ) -> None:
     """Score every agent for TASK in one phase and show why; exit 1 when no agent fits."""
     text = task_text(task, task_file)
-    router, chosen = _router(agents_dir, project_dir, pipeline)
-    spec = _phase(chosen, phase, project_dir)
-    route = router.route(text, spec)
+    route, spec = Runner(load_settings()).route(
+        text, project_dir, phase=phase, agents_dirs=agents_dir or [], pipeline=pipeline
+    )
     if json_output:
         print_json(route.model_dump(mode="json"))
     else:
@@ -89,10 +78,9 @@ def plan_command(
 ) -> None:
     """The whole run for TASK, phase by phase, with no model call; exit 1 when a phase has no agent."""
     text = task_text(task, task_file)
-    router, chosen = _router(agents_dir, project_dir, pipeline)
-    if approval_gates or load_settings().approval_gates:
-        chosen = chosen.with_approval_gates()
-    planned = plan(router, text, chosen)
+    chosen, planned = Runner(load_settings()).plan(
+        text, project_dir, agents_dirs=agents_dir or [], pipeline=pipeline, approval_gates=approval_gates
+    )
     if json_output:
         print_json(plan_json(chosen, planned))
     else:
@@ -100,27 +88,6 @@ def plan_command(
     messages = [p.message for p in planned if p.message]
     if messages:
         _fail(*messages)
-
-
-def _router(
-    agents_dir: list[Path] | None, project_dir: Path, pipeline: str | None
-) -> tuple[Router, Pipeline]:
-    """One scan, one catalogue, one pipeline: everything a route or plan reads."""
-    settings = load_settings()
-    project_dir = checked_project_dir(project_dir)
-    chosen = load_pipeline(pipeline or settings.pipeline, project_dir=project_dir)
-    catalog = Catalog.load([*(agents_dir or []), *settings.agents_dirs], project_dir=project_dir).check()
-    return Router(catalog, ProjectSnapshot.scan(project_dir)), chosen
-
-
-def _phase(pipeline: Pipeline, wanted: str | None, project_dir: Path) -> PhaseSpec:
-    """The pipeline's phase, else any phase file by key or label, else the pipeline's first."""
-    if wanted is None:
-        return pipeline.phases[0]
-    try:
-        return pipeline.phase(wanted)
-    except NotFound:
-        return find_phase(wanted, project_dir=project_dir)
 
 
 def _fail(*messages: str) -> None:

@@ -1,4 +1,9 @@
-"""`phasegraph run | resume | approve | reject | verify | runs`: drive pipeline runs."""
+"""`phasegraph run | resume | approve | reject | verify | runs`: drive pipeline runs.
+
+A thin shell over the run service (`orchestrator.run.Runner`), as `Orchestrator` is:
+flags become settings and `RunOptions`, the service checks them and runs, and the
+result becomes output and the exit code `orchestrator.errors.exit_code` gives.
+"""
 
 from __future__ import annotations
 
@@ -24,13 +29,13 @@ from orchestrator.cli._common import (
 )
 from orchestrator.cli._progress import ProgressDisplay
 from orchestrator.cli._task import TaskFileOption, task_text
-from orchestrator.errors import ConfigError
-from orchestrator.orchestrator import VERIFY_TASK
+from orchestrator.errors import AWAITING_APPROVAL, ConfigError, exit_code
 from orchestrator.result import RunResult
+from orchestrator.run import VERIFY_TASK, Runner, RunOptions
 from orchestrator.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from orchestrator.run import RunOptions
+    from orchestrator.providers.base import Provider
 
 runs_app = typer.Typer(help="List and inspect runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
@@ -101,10 +106,8 @@ def _chat_model(spec: str | None) -> Any:
 
 def _runner(
     settings: Settings, quiet: bool, as_json: bool, chat_model: str | None = None, record: Path | None = None
-) -> Any:
-    from orchestrator.run import Runner
-
-    provider = None
+) -> Runner:
+    provider: Provider | None = None
     if record is not None or chat_model:
         from orchestrator.providers import make_provider
 
@@ -112,7 +115,7 @@ def _runner(
     return Runner(settings, provider=provider, on_event=None if quiet else ProgressDisplay())
 
 
-def _run(coro: Coroutine[Any, Any, RunResult], runner: Any) -> RunResult:
+def _run(coro: Coroutine[Any, Any, RunResult], runner: Runner) -> RunResult:
     """Drive one runner call; the progress display is closed however it ends (Ctrl-C too)."""
     try:
         return asyncio.run(coro)
@@ -121,28 +124,7 @@ def _run(coro: Coroutine[Any, Any, RunResult], runner: Any) -> RunResult:
             runner.on_event.close()
 
 
-def exit_code(result: RunResult) -> int:
-    """The documented exit code for a finished command (README, "Exit codes")."""
-    from orchestrator.run import provider_failed
-
-    if result.status == "completed":
-        return 0
-    if result.status == "budget_exceeded":
-        return 4
-    if result.status == "paused":
-        return 5 if result.error_type == "AwaitingApproval" else 0
-    if provider_failed(result):
-        return 3
-    if result.error_type in (None, "GateFailed"):
-        return 1
-    return 2
-
-
-def _finish(result: RunResult, as_json: bool, junit: Path | None = None) -> None:
-    if junit is not None:
-        from orchestrator.junit import write_junit
-
-        write_junit(result, junit)
+def _finish(result: RunResult, as_json: bool) -> None:
     if as_json:
         print_json(result.model_dump(mode="json"))
     else:
@@ -157,7 +139,7 @@ def _finish(result: RunResult, as_json: bool, junit: Path | None = None) -> None
             markup=False,
         )
         if result.status == "paused":
-            verb = "approve" if result.error_type == "AwaitingApproval" else "resume"
+            verb = "approve" if result.error_type == AWAITING_APPROVAL else "resume"
             _err.print(f"continue with: phasegraph {verb} {result.run_id}", markup=False)
     raise typer.Exit(exit_code(result))
 
@@ -169,19 +151,18 @@ def _start(
     as_json: bool,
     langchain_model: str | None,
     record: Path | None,
+    verify: bool = False,
     junit: Path | None = None,
     **settings: Any,
 ) -> None:
-    """Start a run from command-line options and exit with its documented code."""
-    if opts.from_run and opts.from_artifacts:
-        raise ConfigError("use either --from RUN_ID or --from-artifacts DIR, not both")
-    from orchestrator.artifacts import check_file_writable
+    """Start a run (`verify`: its Verify phase, with `junit`) and exit with its documented code."""
+    if record is not None:
+        from orchestrator.artifacts import check_file_writable
 
-    for flag, path in (("--junit", junit), ("--record", record)):
-        if path is not None:
-            check_file_writable(path, flag)
+        check_file_writable(record, "--record")
     runner = _runner(_settings(**settings), quiet or as_json, as_json, langchain_model, record)
-    _finish(_run(runner.start(opts), runner), as_json, junit)
+    started = runner.verify(opts, junit) if verify else runner.start(opts)
+    _finish(_run(started, runner), as_json)
 
 
 @app.command()
@@ -220,13 +201,11 @@ def run(
     as_json: JsonOption = False,
 ) -> None:
     """Run TASK through the pipeline and write every deliverable under --out."""
-    from orchestrator.run import RunOptions
-
     opts = RunOptions(
         task=task_text(task, task_file),
         project_dir=project_dir,
         pipeline=pipeline,
-        phases=[p.strip() for p in phases.split(",") if p.strip()] if phases else (),
+        phases=phases or (),
         until=until,
         run_id=run_id,
         agents_dirs=agents_dir or [],
@@ -282,16 +261,12 @@ def verify(
     as_json: JsonOption = False,
 ) -> None:
     """Run only the Verify phase (for CI); each deliverable becomes a JUnit test case."""
-    from orchestrator.run import RunOptions
-
     opts = RunOptions(
         task=task_text(task, task_file, flag="--task", default=VERIFY_TASK),
         project_dir=project_dir,
         pipeline=pipeline,
-        phases=["verify"],
         run_id=run_id,
         agents_dirs=agents_dir or [],
-        approval_gates=False,
         from_run=from_run,
         from_artifacts=from_artifacts,
     )
@@ -301,6 +276,7 @@ def verify(
         as_json=as_json,
         langchain_model=langchain_model,
         record=record,
+        verify=True,
         junit=junit,
         provider=provider,
         model=model,
@@ -354,8 +330,7 @@ def approve(
 ) -> None:
     """Approve the phase a run waits on, and continue."""
     runner = _runner(_settings(checkpoint_url=checkpoint_url), quiet or as_json, as_json)
-    decision = runner.decide(run_id, project_dir, approve=True, text=feedback, until=until)
-    _finish(_run(decision, runner), as_json)
+    _finish(_run(runner.approve(run_id, project_dir, feedback=feedback, until=until), runner), as_json)
 
 
 @app.command()
@@ -370,8 +345,7 @@ def reject(
 ) -> None:
     """Reject the phase a run waits on; it runs again with the reason as feedback."""
     runner = _runner(_settings(checkpoint_url=checkpoint_url), quiet or as_json, as_json)
-    decision = runner.decide(run_id, project_dir, approve=False, text=reason, until=until)
-    _finish(_run(decision, runner), as_json)
+    _finish(_run(runner.reject(run_id, project_dir, reason=reason, until=until), runner), as_json)
 
 
 @runs_app.command("list")
@@ -382,8 +356,6 @@ def runs_list(
 ) -> None:
     """Every run the checkpointer knows, newest first."""
     from rich.table import Table
-
-    from orchestrator.run import Runner
 
     rows = asyncio.run(Runner(_settings(checkpoint_url=checkpoint_url)).list(project_dir))
     if as_json:
@@ -405,7 +377,6 @@ def runs_show(
 ) -> None:
     """A run's manifest, from its checkpoint."""
     from orchestrator.artifacts import render_report
-    from orchestrator.run import Runner
 
     result = asyncio.run(Runner(_settings(checkpoint_url=checkpoint_url)).show(run_id, project_dir))
     if as_json:
