@@ -97,9 +97,9 @@ async def phasegraph_run(
 def _profile_targets() -> list[tuple[Any, str, str]]:
     from langgraph.graph.state import StateGraph
 
+    from orchestrator import _session as run_module
     from orchestrator import _turn, catalog, journal, project, prompts, routing
     from orchestrator import phases as phase_files
-    from orchestrator import _session as run_module
     from orchestrator.providers import openai as openai_provider
 
     return [
