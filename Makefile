@@ -13,9 +13,11 @@ $(STAMP): pyproject.toml
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check orchestrator tests benchmarks
+	$(VENV)/bin/ruff format --check orchestrator tests benchmarks
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict orchestrator
+	$(VENV)/bin/mypy --strict --explicit-package-bases tests
 
 test: lint typecheck
 	$(VENV)/bin/pytest

@@ -42,7 +42,8 @@ def comparable(manifest: dict[str, Any]) -> dict[str, Any]:
     text = json.dumps(
         {k: v for k, v in manifest.items() if k not in ("run_id", "run_dir", "provider", "model")}
     )
-    return json.loads(re.sub(r'"cost_usd": [0-9.e-]+', '"cost_usd": 0', text))
+    data: dict[str, Any] = json.loads(re.sub(r'"cost_usd": [0-9.e-]+', '"cost_usd": 0', text))
+    return data
 
 
 def deliverable_texts(manifest: dict[str, Any]) -> dict[str, str]:

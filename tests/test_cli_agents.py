@@ -25,8 +25,6 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-
-
 def card(agent_id: str, priority: str = "50", works_with: str = "") -> str:
     collaboration = f"## Collaboration\n\n**Works with:**\n- {works_with}\n\n" if works_with else ""
     return (

@@ -53,7 +53,7 @@ def test_env_example_names_no_variable_that_is_not_a_setting() -> None:
 def test_every_example_value_is_a_valid_setting(tmp_path: Path) -> None:
     dotenv = tmp_path / "uncommented.env"
     dotenv.write_text("".join(f"{k}={v}\n" for k, v in example_lines().items()), encoding="utf-8")
-    loaded = Settings(_env_file=dotenv)  # type: ignore[call-arg]
+    loaded = Settings(_env_file=dotenv)
     assert loaded.agents_dirs and loaded.prices and loaded.max_usd is not None
 
 
@@ -71,7 +71,7 @@ def test_the_value_shown_for_a_setting_with_a_default_is_that_default(field: str
     dotenv = tmp_path / "one.env"
     dotenv.write_text(f"{name}={example_lines()[name]}\n", encoding="utf-8")
     default = Settings.model_fields[field].get_default(call_default_factory=True)
-    assert getattr(Settings(_env_file=dotenv), field) == default  # type: ignore[call-arg]
+    assert getattr(Settings(_env_file=dotenv), field) == default
 
 
 def test_env_example_holds_no_secret() -> None:

@@ -292,7 +292,7 @@ async def test_a_call_cancelled_with_its_request_on_the_wire_is_still_counted(
     respx.post(f"{BASE}/chat/completions").mock(side_effect=slow)
     ledger, journal = UsageLedger(), _Journal()
     configured = load_settings(provider="openai", openai_base_url=BASE, model="gpt-4o-mini")
-    meter = metered(make_provider(configured, http_client=httpx.AsyncClient()), ledger, journal=journal)  # type: ignore[arg-type]
+    meter = metered(make_provider(configured, http_client=httpx.AsyncClient()), ledger, journal=journal)
     ask = ModelRequest(
         messages=[Message(role="user", content="JWT")], output_model=Design, agent="a", phase="p"
     )

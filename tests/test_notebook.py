@@ -42,7 +42,7 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> Any:
     manager = KernelManager(
         kernel_name="phasegraph-test", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernels)])
     )
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    notebook = nbformat.read(NOTEBOOK, as_version=4)  # type: ignore[no-untyped-call]
     settings = ("PHASEGRAPH_", "OPENAI_", "AZURE_OPENAI_")
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith(settings)}
     try:

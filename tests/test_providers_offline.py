@@ -65,7 +65,7 @@ def float_types(draw: st.DrawFn) -> Any:
 def enum_types(draw: st.DrawFn) -> Any:
     values = draw(st.lists(_WORDS, min_size=1, max_size=5, unique=True))
     if draw(st.booleans()):
-        return Enum(_unique("Choice"), {f"m{i}_{v}": v for i, v in enumerate(values)})  # type: ignore[misc]
+        return Enum(_unique("Choice"), {f"m{i}_{v}": v for i, v in enumerate(values)})
     return Literal[tuple(values)]
 
 

@@ -103,8 +103,14 @@ def completion(
     }
 
 
-def ok(**usage: int) -> httpx.Response:
-    return httpx.Response(200, json=completion(json.dumps(GOOD), **usage))
+def ok(prompt_tokens: int = 120, completion_tokens: int = 30, cached_tokens: int = 0) -> httpx.Response:
+    body = completion(
+        json.dumps(GOOD),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cached_tokens=cached_tokens,
+    )
+    return httpx.Response(200, json=body)
 
 
 def error(status: int, message: str = "nope", headers: dict[str, str] | None = None) -> httpx.Response:

@@ -36,6 +36,7 @@ from orchestrator.errors import (
     exit_code,
 )
 from orchestrator.result import RunResult
+from orchestrator.state import RunState
 from tests.conftest import invoke_cli
 
 TASK = "Add JWT authentication to the FastAPI notes service"
@@ -227,7 +228,7 @@ def test_a_run_keeps_its_configuration_as_the_same_plain_json(project: Path) -> 
 
     first = Orchestrator(provider="offline").run(TASK, project, phases="design,build")
 
-    async def stored() -> dict[str, Any]:
+    async def stored() -> RunState:
         async with open_persistence(None, project) as pers:
             return await checkpoint_values(pers, first.run_id)
 

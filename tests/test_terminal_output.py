@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from io import StringIO
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import typer
@@ -22,11 +22,10 @@ from orchestrator._terminal import json_terminal_safe, terminal_safe
 from orchestrator.cli import run as cli_run
 from orchestrator.cli._progress import ProgressDisplay
 from orchestrator.events import Event
-from orchestrator.providers.base import ModelRequest, ModelResponse
+from orchestrator.providers.base import ModelRequest, ModelResponse, T
 from orchestrator.result import RunResult
 from tests.conftest import ScriptedProvider
 
-T = TypeVar("T")
 HOSTILE = "\x1b[2J\x1b]0;pwned\x07[red]red[/red] :bug: "
 """Clear the screen, set the window title, rich markup and an emoji code."""
 SHOWN = "\\x1b[2J\\x1b]0;pwned\\x07[red]red[/red] :bug: "
