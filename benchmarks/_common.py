@@ -154,10 +154,10 @@ def settings_for(base_url: str, **overrides: Any) -> Any:
 
 
 def quiet_logging() -> None:
-    """Keep phasegraph's structlog warnings (e.g. per-call ones) out of the benchmark's output."""
-    from orchestrator._log import configure_logging
+    """Keep phasegraph's warnings (e.g. per-call ones) out of the benchmark's output."""
+    from orchestrator import configure_logging
 
-    configure_logging(level="error", force=True)
+    configure_logging(level="error")
 
 
 # -- what a run did ---------------------------------------------------------------------------------

@@ -58,6 +58,8 @@ _EXPORTS: dict[str, str] = {
     "make_provider": "orchestrator.providers",
     "CallUsage": "orchestrator.usage",
     "UsageLimits": "orchestrator.usage",
+    "configure_logging": "orchestrator._log",
+    "Runtime": "orchestrator.runtime",
 }
 
 __all__ = [
@@ -96,6 +98,7 @@ __all__ = [
     "Run",
     "RunLocked",
     "RunResult",
+    "Runtime",
     "SchemaViolation",
     "Settings",
     "StepLimitReached",
@@ -104,6 +107,7 @@ __all__ = [
     "Usage",
     "UsageLimits",
     "WriteFailed",
+    "configure_logging",
     "load_card",
     "load_pipeline",
     "make_provider",
@@ -111,6 +115,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from orchestrator._log import configure_logging
     from orchestrator.cards import AgentCard, Collaborator, load_card, parse_card
     from orchestrator.catalog import Catalog
     from orchestrator.errors import (
@@ -143,6 +148,7 @@ if TYPE_CHECKING:
     from orchestrator.providers.offline import OfflineProvider
     from orchestrator.result import AgentResult, Deliverable, PhaseResult, RunResult
     from orchestrator.routing import Route
+    from orchestrator.runtime import Runtime
     from orchestrator.settings import Settings
     from orchestrator.stepping import Run
     from orchestrator.usage import CallUsage, Usage, UsageLimits

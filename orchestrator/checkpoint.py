@@ -9,10 +9,8 @@ files) is created owner-only, in an owner-only folder.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ from orchestrator._private import private_dir, private_file
 from orchestrator.errors import ConfigError
 from orchestrator.journal import SQLITE_TABLE, CallJournal, SqliteJournal, StoreJournal
 from orchestrator.registry import LEASES_TABLE, RUNS_TABLE, PostgresRegistry, Registry, SqliteRegistry
+from orchestrator.runtime import current_runtime
 from orchestrator.settings import hide_url_password
 
 DEFAULT_STATE = Path(".phasegraph") / "state.sqlite"
@@ -81,48 +80,22 @@ async def open_persistence(url: str | None, project_dir: Path) -> AsyncIterator[
         yield pers
 
 
-class _SharedSqlite:
-    """One open SQLite checkpointer (and journal table), shared by every run of one loop on one file."""
-
-    def __init__(self, persistence: Persistence, stack: AsyncExitStack) -> None:
-        self.persistence = persistence
-        self.stack = stack
-        self.users = 0
-
-
-_open_sqlite: dict[tuple[asyncio.AbstractEventLoop, Path], _SharedSqlite] = {}
-_open_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
-
-
 @asynccontextmanager
 async def _shared_sqlite(path: Path) -> AsyncIterator[Persistence]:
     """The project's SQLite file, opened once per event loop however many runs use it.
 
     Each connection would set the file up (`PRAGMA journal_mode=WAL` needs the whole
     file to itself) and then compete for its write lock: a hundred concurrent runs on
-    one file meant `database is locked`. One shared connection, holding checkpoints and
-    journal alike behind one lock, serialises them.
+    one file meant `database is locked`. One shared connection (the runtime's, see
+    `Runtime.shared`), holding checkpoints and journal alike behind one lock,
+    serialises them.
     """
-    loop = asyncio.get_running_loop()
-    key = (loop, path.resolve())
-    lock = _open_locks.setdefault(loop, asyncio.Lock())
-    async with lock:
-        shared = _open_sqlite.get(key)
-        if shared is None:
-            shared = await _open_sqlite_file(path)
-            _open_sqlite[key] = shared
-        shared.users += 1
-    try:
-        yield shared.persistence
-    finally:
-        async with lock:
-            shared.users -= 1
-            if shared.users == 0:
-                del _open_sqlite[key]
-                await shared.stack.aclose()
+    async with current_runtime().shared(("sqlite", path.resolve()), lambda: _open_sqlite_file(path)) as pers:
+        yield pers
 
 
-async def _open_sqlite_file(path: Path) -> _SharedSqlite:
+async def _open_sqlite_file(path: Path) -> tuple[Persistence, Callable[[], Awaitable[None]]]:
+    """The file's checkpointer, journal table and registry, and how to close them."""
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     stack = AsyncExitStack()
@@ -142,7 +115,7 @@ async def _open_sqlite_file(path: Path) -> _SharedSqlite:
     except BaseException:
         await stack.aclose()
         raise
-    return _SharedSqlite(Persistence(saver, None, str(path), SqliteRegistry(saver)), stack)
+    return Persistence(saver, None, str(path), SqliteRegistry(saver)), stack.aclose
 
 
 def _sqlite_path(url: str | None, project_dir: Path) -> Path:

@@ -7,7 +7,6 @@ then checks that every field says something: not empty, not a placeholder.
 
 from __future__ import annotations
 
-import functools
 import keyword
 import re
 import unicodedata
@@ -16,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from orchestrator.runtime import current_runtime
 
 _PLACEHOLDER = re.compile(
     r"^(?:tbd|tbc|todo|fixme|n/?a|none|null|nil|placeholder|lorem ipsum.*"
@@ -135,12 +136,13 @@ def output_spec(
     `handoff_targets` become the enum of `handoffs[].to`, so handing off to anyone
     else cannot even be expressed; with no targets there is no `handoffs` field.
     `shareable` are the items a handoff may pass on (`deliverables_needed`).
-    The same inputs give the same model class, so schemas derived from it are built once.
+    The same inputs give the same model class (one per runtime), so schemas derived from it
+    are built once.
     """
-    return _output_spec(agent, phase, tuple(items), tuple(handoff_targets), tuple(shareable), suffix)
+    build = current_runtime().memo(_output_spec, maxsize=1024)
+    return build(agent, phase, tuple(items), tuple(handoff_targets), tuple(shareable), suffix)
 
 
-@functools.lru_cache(maxsize=1024)
 def _output_spec(
     agent: str,
     phase: str,

@@ -119,7 +119,7 @@ class Orchestrator:
         self.settings: Settings = _with_overrides(settings, given)
         """The effective settings of every call this object makes."""
         if {"log_format", "log_level"} & self.settings.model_fields_set:
-            configure_logging(self.settings.log_format, self.settings.log_level, force=True)
+            configure_logging(level=self.settings.log_level, fmt=self.settings.log_format)
         self.agents_dirs: tuple[Path, ...] = tuple(Path(d) for d in agents_dirs)
         self.provider = instance
         self.chat_model = chat_model

@@ -8,7 +8,6 @@ made before every call, so crossing a budget stops the run at the next call boun
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
@@ -17,12 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 from orchestrator._log import get_logger
 from orchestrator.errors import BudgetExceeded, ConfigError
 from orchestrator.pricing import price_for, price_table
+from orchestrator.runtime import current_runtime
 from orchestrator.settings import ModelPrice
 
 if TYPE_CHECKING:
     from orchestrator.settings import Settings
 
-_log = get_logger("orchestrator.usage")
+_log = get_logger("phasegraph.usage")
 
 
 class CallUsage(BaseModel):
@@ -214,10 +214,6 @@ class UsageLimits(BaseModel):
             )
 
 
-_unpriced: set[str] = set()
-_unpriced_lock = threading.Lock()
-
-
 def cost_of(
     model: str,
     prompt_tokens: int,
@@ -231,16 +227,14 @@ def cost_of(
 
     `model` is the model that answered; when the table does not know it, the model
     that was `asked` for prices the call (a server may answer under another name).
-    A call neither prices costs 0.0 and is reported once per process; a run with a
-    USD budget never gets that far (`require_price` refuses to start it).
+    A call neither prices costs 0.0 and is reported once per runtime (for the default
+    runtime, once per process); a run with a USD budget never gets that far
+    (`require_price` refuses to start it).
     """
     table = price_table(prices)
     price = price_for(model, table) or (price_for(asked, table) if asked else None)
     if price is None:
-        with _unpriced_lock:
-            first = model not in _unpriced
-            _unpriced.add(model)
-        if first:
+        if current_runtime().first_time(("unpriced model", model)):
             _log.warning(
                 "usage.unpriced_model",
                 model=model,

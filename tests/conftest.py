@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import socket
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No phasegraph or OpenAI settings from the environment, an empty working folder,
-    and logging re-pointed at the real stderr afterwards (CLI tests capture it)."""
+    and phasegraph's logging back to its defaults afterwards (a CLI test may change it)."""
     from orchestrator._log import configure_logging
 
     for name in list(os.environ):
@@ -37,7 +39,36 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     yield
-    configure_logging(force=True)
+    configure_logging()
+
+
+@dataclass
+class LogCapture:
+    """The phasegraph log records of one test, at every level."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    """Each record's event and fields (`record.phasegraph`), with its `level`."""
+    messages: list[str] = field(default_factory=list)
+    """Each record's message, as a host's plain logging formatter shows it."""
+
+
+@pytest.fixture
+def logs() -> Iterator[LogCapture]:
+    """Every record the `phasegraph` loggers emit during the test, whatever their configured level."""
+    captured = LogCapture()
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            captured.events.append({**record.phasegraph, "level": record.levelname.lower()})
+            captured.messages.append(record.getMessage())
+
+    logger = logging.getLogger("phasegraph")
+    handler, level = Keep(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    yield captured
+    logger.removeHandler(handler)
+    logger.setLevel(level)
 
 
 def invoke_cli(

@@ -379,7 +379,7 @@ def test_log_settings_given_to_the_orchestrator_apply(
         )
         records = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     finally:
-        configure_logging(force=True)
+        configure_logging()
     selected = [r for r in records if r["event"] == "agent_selected"]
     assert selected and selected[0]["agent"] == "backend-python" and selected[0]["phase"] == "design"
 

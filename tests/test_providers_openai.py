@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import email.utils
 import json
-import logging
 import random
 from collections.abc import AsyncIterator, Iterator
 from enum import StrEnum
@@ -17,9 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-import structlog
 from pydantic import BaseModel, Field
-from structlog.testing import capture_logs
 
 from orchestrator.errors import (
     AuthenticationFailed,
@@ -38,6 +35,7 @@ from orchestrator.providers._limits import CallLimiter
 from orchestrator.providers._retry import RetryPolicy
 from orchestrator.providers.openai import OpenAIProvider
 from orchestrator.usage import UsageLedger, UsageLimits, cost_of
+from tests.conftest import LogCapture
 
 BASE_URL = "https://llm.test/v1"
 API_KEY = "sk-test-secret-0123456789abcdef"
@@ -397,26 +395,15 @@ async def test_request_is_a_strict_schema_with_who_is_asking_in_headers(
     assert sent.headers["x-phasegraph-run"] == "run-7"
 
 
-@pytest.fixture
-def debug_logs() -> Iterator[None]:
-    """Let info events through the level filter while a test captures them."""
-    saved = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
-    yield
-    structlog.configure(**saved)
-
-
-@pytest.mark.usefixtures("debug_logs")
 async def test_retry_logs_say_who_and_which_attempt_without_the_key(
-    api: respx.MockRouter, provider: OpenAIProvider
+    api: respx.MockRouter, provider: OpenAIProvider, logs: LogCapture
 ) -> None:
     api.post("/chat/completions").mock(
         side_effect=[error(503, f"upstream said Bearer {API_KEY}", {"retry-after": "2"}), ok()]
     )
-    with capture_logs() as logs:
-        await provider.complete(request())
-    retry = next(e for e in logs if e["event"] == "provider.retry")
-    call = next(e for e in logs if e["event"] == "provider.call")
+    await provider.complete(request())
+    retry = next(e for e in logs.events if e["event"] == "provider.retry")
+    call = next(e for e in logs.events if e["event"] == "provider.call")
     assert (retry["agent"], retry["phase"], retry["attempt"]) == ("backend-python", "design", 1)
     assert 2.0 <= retry["wait_s"] <= 2.5
     assert (call["attempts"], call["prompt_tokens"], call["completion_tokens"]) == (2, 120, 30)
@@ -619,7 +606,9 @@ async def test_azure_endpoint_asks_the_deployment_with_api_version_and_api_key_h
     assert response.output == Design.model_validate(GOOD)
 
 
-async def test_azure_key_never_appears_in_errors_or_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_azure_key_never_appears_in_errors_or_logs(
+    monkeypatch: pytest.MonkeyPatch, logs: LogCapture
+) -> None:
     from orchestrator.providers import make_provider
 
     settings = _azure_settings(monkeypatch)
@@ -633,11 +622,12 @@ async def test_azure_key_never_appears_in_errors_or_logs(monkeypatch: pytest.Mon
         made = make_provider(
             settings, retry=RetryPolicy(sleep=FakeClock().sleep), http_client=httpx.AsyncClient()
         )
-        with capture_logs() as logs, pytest.raises(AuthenticationFailed) as info:
+        with pytest.raises(AuthenticationFailed) as info:
             await made.complete(request())
         await made.aclose()
     assert AZURE_KEY not in str(info.value)
     assert "azure openai prod-gpt4o" in str(info.value)
+    assert [e["event"] for e in logs.events] == ["provider.retry"]
     assert AZURE_KEY not in repr(logs)
     assert AZURE_KEY not in repr(made)
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from structlog.testing import capture_logs
 
 from orchestrator.errors import BudgetExceeded, ConfigError
 from orchestrator.pricing import DEFAULT_PRICES, price_for
 from orchestrator.settings import ModelPrice, load_settings
 from orchestrator.usage import CallUsage, Usage, UsageLedger, UsageLimits, cost_of, require_price
+from tests.conftest import LogCapture
 
 
 def call(prompt: int, completion: int, cached: int = 0, cost: float = 0.0) -> CallUsage:
@@ -211,10 +211,9 @@ def test_price_overrides_are_read_from_the_environment(monkeypatch: pytest.Monke
     assert cost_of("my-local-model", 500_000, 0, 500_000, load_settings().prices) == pytest.approx(1.0)
 
 
-def test_unknown_model_costs_nothing_and_warns_once() -> None:
-    with capture_logs() as logs:
-        assert cost_of("mystery-model-for-warning-test", 1000, 0, 1000) == 0.0
-        assert cost_of("mystery-model-for-warning-test", 1000, 0, 1000) == 0.0
-    warnings = [e for e in logs if e["event"] == "usage.unpriced_model"]
+def test_unknown_model_costs_nothing_and_warns_once(logs: LogCapture) -> None:
+    assert cost_of("mystery-model-for-warning-test", 1000, 0, 1000) == 0.0
+    assert cost_of("mystery-model-for-warning-test", 1000, 0, 1000) == 0.0
+    warnings = [e for e in logs.events if e["event"] == "usage.unpriced_model"]
     assert len(warnings) == 1
     assert warnings[0]["model"] == "mystery-model-for-warning-test"

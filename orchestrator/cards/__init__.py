@@ -18,7 +18,6 @@ after what they read:
 
 from __future__ import annotations
 
-import functools
 import re
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from orchestrator.cards._mojibake import decode_card_bytes, normalise_text, repa
 from orchestrator.cards._reader import read_card
 from orchestrator.cards._triggers import TRIGGER_ALIASES
 from orchestrator.errors import CardError
+from orchestrator.runtime import current_runtime
 
 __all__ = [
     "CARD_SUFFIXES",
@@ -98,12 +98,11 @@ def load_card(path: Path) -> AgentCard:
         raise CardError("is a directory, not a card file", path) from None
     except OSError as exc:
         raise CardError(f"cannot read card: {exc.strerror or exc}", path) from None
-    return _parse_file(data, str(path)).model_copy()
+    return current_runtime().memo(_parse_file, maxsize=2048)(data, str(path)).model_copy()
 
 
-@functools.lru_cache(maxsize=2048)
 def _parse_file(data: bytes, source: str) -> AgentCard:
-    """Parse once per content: every run of a process loads the same catalogue."""
+    """Parsed once per content and runtime (`load_card`): every run of a process loads the same catalogue."""
     return parse_card(data, source=source)
 
 

@@ -87,7 +87,7 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress ou
 
 def _settings(**overrides: Any) -> Settings:
     settings = load_settings(**overrides)
-    configure_logging(settings.log_format, settings.log_level, force=True)
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
     return settings
 
 

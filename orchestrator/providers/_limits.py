@@ -1,11 +1,12 @@
-"""Process-wide limits on concurrent requests and requests per minute, per endpoint.
+"""Limits on concurrent requests and requests per minute, per endpoint.
 
 Fifty agents running in parallel must not become fifty simultaneous requests and a
 429 storm. Every provider object talking to the same endpoint with the same limits
-shares one `CallLimiter`, whichever event loop or thread it runs on: a synchronous
-caller may run several event loops in threads, so the slots are guarded by a thread
-lock and waiters are woken on their own loop (an `asyncio.Semaphore` belongs to one
-loop and would give each loop its own budget).
+shares one `CallLimiter` (the runtime's, see `orchestrator.runtime`), whichever event
+loop or thread it runs on: a synchronous caller may run several event loops in
+threads, so the slots are guarded by a thread lock and waiters are woken on their own
+loop (an `asyncio.Semaphore` belongs to one loop and would give each loop its own
+budget).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+
+from orchestrator.runtime import current_runtime
 
 
 class SharedSemaphore:
@@ -123,16 +126,10 @@ class CallLimiter:
             self.slots.release()
 
 
-_registry: dict[tuple[str, int, int | None], CallLimiter] = {}
-_registry_lock = threading.Lock()
-
-
 def shared_limiter(key: str, *, max_concurrency: int, requests_per_minute: int | None = None) -> CallLimiter:
-    """The process-wide limiter for `key` (e.g. `openai:https://api.openai.com/v1`) and these limits."""
-    with _registry_lock:
-        entry = (key, max_concurrency, requests_per_minute)
-        limiter = _registry.get(entry)
-        if limiter is None:
-            pacer = RequestPacer(requests_per_minute) if requests_per_minute else None
-            limiter = _registry[entry] = CallLimiter(max_concurrency, pacer)
-        return limiter
+    """The runtime's limiter for `key` (e.g. `openai:https://api.openai.com/v1`) and these limits."""
+    def make() -> CallLimiter:
+        pacer = RequestPacer(requests_per_minute) if requests_per_minute else None
+        return CallLimiter(max_concurrency, pacer)
+
+    return current_runtime().once(("limiter", key, max_concurrency, requests_per_minute), make)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 
-_log = get_logger("orchestrator.providers")
+_log = get_logger("phasegraph.providers")
 
 
 class _FailedAttempt(Exception):

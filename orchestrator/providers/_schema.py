@@ -13,7 +13,6 @@ in the output model, found before any request is sent.
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import re
 from collections.abc import Callable
@@ -21,6 +20,8 @@ from typing import Any
 
 from openai.lib._pydantic import to_strict_json_schema
 from pydantic import BaseModel
+
+from orchestrator.runtime import current_runtime
 
 _KEPT = frozenset(
     {
@@ -52,10 +53,9 @@ def response_format(model: type[BaseModel]) -> dict[str, Any]:
 
 def strict_json_schema(model: type[BaseModel]) -> dict[str, Any]:
     """A strict-mode JSON schema for `model` (a fresh copy the caller may change)."""
-    return copy.deepcopy(_strict(model))
+    return copy.deepcopy(current_runtime().memo(_strict, maxsize=512)(model))
 
 
-@functools.lru_cache(maxsize=512)
 def _strict(model: type[BaseModel]) -> dict[str, Any]:
     schema: dict[str, Any] = _clean(to_strict_json_schema(model), path=model.__name__)
     _drop_unused_defs(schema)

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from orchestrator.settings import Settings
 
-_log = get_logger("orchestrator.providers")
+_log = get_logger("phasegraph.providers")
 
 _TRUNCATED = {"length", "max_tokens", "MAX_TOKENS"}
 """Finish / stop reasons that mean the output token limit cut the answer."""

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib
 import ipaddress
 import math
+import ssl
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
@@ -34,6 +36,7 @@ from orchestrator.providers._retry import RetryPolicy
 from orchestrator.providers._schema import response_format
 from orchestrator.providers._tally import UnansweredTally
 from orchestrator.providers.base import ModelRequest, ModelResponse, Provider, T
+from orchestrator.runtime import current_runtime
 from orchestrator.settings import ModelPrice
 from orchestrator.usage import CallUsage, cost_of
 
@@ -42,7 +45,7 @@ if TYPE_CHECKING:
 
     from orchestrator.settings import Settings
 
-_log = get_logger("orchestrator.providers")
+_log = get_logger("phasegraph.providers")
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 LOCAL_DUMMY_KEY = "not-needed-for-a-local-server"
@@ -53,7 +56,7 @@ PROMPT_CACHE_KEY_HOSTS = frozenset({"api.openai.com"})
 
 
 class OpenAIProvider(Provider):
-    """Chat completions with a strict JSON schema; one `AsyncOpenAI` client per event loop."""
+    """Chat completions with a strict JSON schema; one `AsyncOpenAI` client per event loop and endpoint."""
 
     name = "openai"
 
@@ -211,7 +214,7 @@ class OpenAIProvider(Provider):
         if request.run_id:
             fields["run_id"] = request.run_id
         arguments = self.arguments(request)
-        client = self._client()
+        client = await self._client()
 
         tally = UnansweredTally(self.model, sum(len(m.content) for m in request.messages), self.prices)
 
@@ -262,7 +265,8 @@ class OpenAIProvider(Provider):
         return arguments
 
     async def aclose(self) -> None:
-        """Close the client of the running loop (and forget the others)."""
+        """Close the client made on the caller's `http_client` for the running loop (and forget the
+        others); the runtime's shared clients stay open for the next runs (see `orchestrator.runtime`)."""
         with self._clients_lock:
             clients = dict(self._clients)
             self._clients.clear()
@@ -311,30 +315,56 @@ class OpenAIProvider(Provider):
             estimated=estimated,
         )
 
-    def _client(self) -> openai.AsyncOpenAI:
-        """The client for the running event loop: an httpx pool must not cross loops."""
+    async def _client(self) -> openai.AsyncOpenAI:
+        """The client for the running event loop (an httpx pool must not cross loops).
+
+        Without an `http_client` of the caller's, it is the runtime's: every provider with the
+        same endpoint, credentials and timeout shares it, from one run to the next.
+        """
+        if self._http_client is None:
+            return await current_runtime().client(self._client_key(), self._new_client)
         loop = asyncio.get_running_loop()
         with self._clients_lock:
             client = self._clients.get(loop)
             if client is None:
-                common: dict[str, Any] = {
-                    "api_key": self._api_key.get_secret_value(),
-                    "organization": self._organization,
-                    "timeout": self.timeout_s,
-                    "max_retries": 0,
-                    "http_client": self._http_client,
-                }
-                if self.azure_endpoint:
-                    client = openai.AsyncAzureOpenAI(
-                        azure_endpoint=self.azure_endpoint, api_version=self.azure_api_version, **common
-                    )
-                else:
-                    client = openai.AsyncOpenAI(base_url=self.base_url, **common)
-                self._clients[loop] = client
+                client = self._clients[loop] = self._new_client()
             return client
+
+    def _client_key(self) -> tuple[Hashable, ...]:
+        secret = hashlib.sha256(self._api_key.get_secret_value().encode()).hexdigest()
+        return ("openai", self.base_url, self.azure_api_version, secret, self._organization, self.timeout_s)
+
+    def _new_client(self) -> openai.AsyncOpenAI:
+        http_client = self._http_client
+        if http_client is None:  # the SDK's default client, on the runtime's one TLS context
+            tls = current_runtime().once(("tls context",), _tls_context)
+            http_client = openai.DefaultAsyncHttpxClient(timeout=self.timeout_s, verify=tls)
+        common: dict[str, Any] = {
+            "api_key": self._api_key.get_secret_value(),
+            "organization": self._organization,
+            "timeout": self.timeout_s,
+            "max_retries": 0,
+            "http_client": http_client,
+        }
+        if self.azure_endpoint:
+            return openai.AsyncAzureOpenAI(
+                azure_endpoint=self.azure_endpoint, api_version=self.azure_api_version, **common
+            )
+        return openai.AsyncOpenAI(base_url=self.base_url, **common)
 
     def _secrets(self) -> tuple[str, ...]:
         return (self._api_key.get_secret_value(),)
+
+
+def _tls_context() -> ssl.SSLContext:
+    """The TLS context the SDK's HTTP library builds for a default client (trust store, `SSL_CERT_FILE`).
+
+    Reading the certificates takes ~25 ms per client; one context serves every client of a
+    runtime, on any loop or thread.
+    """
+    library = next(c for c in openai.DefaultAsyncHttpxClient.__mro__ if c.__name__ == "AsyncClient")
+    context: ssl.SSLContext = importlib.import_module(library.__module__.split(".")[0]).create_ssl_context()
+    return context
 
 
 def is_local_url(url: str) -> bool:
