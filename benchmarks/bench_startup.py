@@ -1,4 +1,5 @@
-"""Start-up: whole-process wall time of `import orchestrator`, `phasegraph --help` and `phasegraph route`.
+"""Start-up: whole-process wall time of `import orchestrator`, `phasegraph --help` and `phasegraph route`;
+then `phasegraph run` and the first runs of fresh processes against the fake server.
 
 Each command runs as a fresh process, once to warm the file cache and then `--repeats` times;
 the median is reported beside the interpreter's own start-up (`python -c pass`). A second pass
@@ -6,22 +7,40 @@ under `python -X importtime` lists which of the model stack's top-level packages
 langgraph, langchain_core, httpx) each command imports: commands that need no model must import
 none of them. The peers' import times are measured the same way in their own venvs, when present.
 
+`phasegraph run` (the standard task and project, 300 ms per call) is timed from the moment the
+process is spawned to the first model request reaching the fake server, and from the last answer
+the server sent to the moment the process has exited (server and benchmark read the same
+monotonic clock); one more run under `-X importtime` says which packages its start-up imports.
+The first run of a fresh process (`benchmarks/_fresh_run.py`, `Runner.start` as in
+bench_overhead) is timed with every module it needs imported beforehand (the list taken from a
+process that ran it), with its imports included, and again as the second run of that process;
+each wall time is set against the run's own critical path (`_common.critical_path`).
+
 Run: `.venv/bin/python -m benchmarks.bench_startup [--repeats N]`
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import json
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from benchmarks import _common as c
 from benchmarks import _standard
 from benchmarks.bench_peers import PEERS, peer_python
+from benchmarks.fake_openai import FakeOpenAIProcess, FaultConfig
 
 GOAL_S = 1.0
+FIRST_REQUEST_GOAL_S = 1.0
+EXIT_GOAL_S = 0.1
+PATH_GOAL = 1.15
+LATENCY_MS = 300
 HEAVY = ("openai", "langgraph", "langchain_core", "httpx", "tiktoken")
 VENV = c.ROOT / ".venv" / "bin"
 EXAMPLE = c.ROOT / "examples" / "fastapi-service"
@@ -67,6 +86,187 @@ def heavy_imports(argv: list[str]) -> list[str]:
     return sorted(found)
 
 
+def _run_args(project: Path, run_id: str) -> list[str]:
+    return [
+        str(VENV / "phasegraph"),
+        "run",
+        _standard.TASK,
+        "--project-dir",
+        str(project),
+        "--run-id",
+        run_id,
+        "--json",
+    ]
+
+
+def cli_run(server: FakeOpenAIProcess, project: Path, run_id: str) -> dict[str, float]:
+    """One `phasegraph run` process: spawn → first request → last answer → exit, and its critical path."""
+    server.reset()
+    spawned = time.monotonic()
+    done = subprocess.run(
+        _run_args(project, run_id), env=c.fake_env(server.base_url), capture_output=True, text=True
+    )
+    exited = time.monotonic()
+    if done.returncode != 0:
+        raise SystemExit(f"phasegraph run exited {done.returncode}: {done.stderr[-500:]}")
+    log = c.chat_calls(server.requests)
+    last = max(r.t_end or r.t_start for r in log)
+    return {
+        "first_request": log[0].t_start - spawned,
+        "calls": last - log[0].t_start,
+        "exit": exited - last,
+        "process": exited - spawned,
+        "path": _path(json.loads(done.stdout)["run_dir"], log),
+    }
+
+
+def _path(run_dir: str, log: list[Any]) -> float:
+    manifest = json.loads((Path(run_dir) / "manifest.json").read_text(encoding="utf-8"))
+    return c.critical_path(c.phase_calls(manifest, log))[0]
+
+
+def run_imports(server: FakeOpenAIProcess, project: Path) -> list[tuple[str, float]]:
+    """Milliseconds of import time (each module's own) per top-level package in one `phasegraph run`."""
+    argv = [str(VENV / "python"), "-X", "importtime", *_run_args(project, "importtime")]
+    done = subprocess.run(argv, env=c.fake_env(server.base_url), capture_output=True, text=True)
+    own: collections.Counter[str] = collections.Counter()
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line and "self [us]" not in line:
+            self_us, _, module = line.split(":", 1)[1].split("|")
+            own[module.strip().split(".")[0]] += int(self_us) / 1000
+    return own.most_common()
+
+
+def fresh_runs(server: FakeOpenAIProcess, work: Path, i: int) -> dict[str, float]:
+    """Wall ÷ critical path of a fresh process's first run (imports done, imports included) and its second."""
+    modules = work / "modules.txt"
+    out: dict[str, float] = {}
+    for case, run_ids, preimport in (
+        ("imports included", [f"cold{i}"], None),
+        ("imports done", [f"fresh{i}", f"second{i}"], modules),
+    ):
+        project = _standard.write_project(work / f"{case.replace(' ', '-')}{i}")
+        server.reset()
+        argv = [sys.executable, "-m", "benchmarks._fresh_run", server.base_url, str(project), *run_ids]
+        if preimport is not None:
+            argv += ["--preimport", str(preimport)]
+        done = subprocess.run(
+            argv, env=c.server_env(server.base_url), capture_output=True, text=True, cwd=c.ROOT
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"fresh-process run failed: {done.stderr[-500:]}")
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+        modules.write_text("\n".join(report["modules"]), encoding="utf-8")
+        log = c.chat_calls(server.requests)
+        for run_id, measured in zip(run_ids, report["runs"], strict=True):
+            if measured["status"] != "completed":
+                raise SystemExit(f"fresh-process run {run_id} ended {measured['status']}")
+            path = _path(measured["run_dir"], [r for r in log if r.run == run_id])
+            out[run_id.rstrip("0123456789")] = measured["wall"] / path
+            out[run_id.rstrip("0123456789") + "_wall"] = measured["wall"]
+            out[run_id.rstrip("0123456789") + "_path"] = path
+    return out
+
+
+def run_section(quick: bool = False, repeats: int | None = None) -> tuple[str, list[c.Goal], dict[str, Any]]:
+    """`phasegraph run` start-up and exit, and the first runs of fresh processes: markdown, goals, data."""
+    repeats = repeats or (2 if quick else 5)
+    work = c.work_dir("startup")
+    config = FaultConfig(latency_ms=LATENCY_MS, array_items=2, seed=4)
+    with FakeOpenAIProcess(config) as server:
+        cli_run(server, _standard.write_project(work / "warmup"), "warmup")
+        cli = [cli_run(server, _standard.write_project(work / f"cli{i}"), f"cli{i}") for i in range(repeats)]
+        imports = run_imports(server, _standard.write_project(work / "importtime"))
+        fresh = [fresh_runs(server, work, i) for i in range(repeats)]
+    return _run_markdown(cli, imports, fresh, repeats)
+
+
+def _run_markdown(
+    cli: list[dict[str, float]], imports: list[tuple[str, float]], fresh: list[dict[str, float]], repeats: int
+) -> tuple[str, list[c.Goal], dict[str, Any]]:
+    def spread(values: list[float], bold: bool = False) -> list[str]:
+        med = f"{statistics.median(values):.3f} s"
+        return [f"**{med}**" if bold else med, f"{min(values):.3f} s", f"{max(values):.3f} s"]
+
+    first = statistics.median(r["first_request"] for r in cli)
+    exit_s = statistics.median(r["exit"] for r in cli)
+    path = statistics.median(r["path"] for r in cli)
+    rows = [
+        (
+            "spawn → first model request",
+            *spread([r["first_request"] for r in cli], True),
+            f"≤ {FIRST_REQUEST_GOAL_S:g} s",
+        ),
+        (f"first request → last answer (critical path {path:.3f} s)", *spread([r["calls"] for r in cli]), ""),
+        ("last answer → process exit", *spread([r["exit"] for r in cli], True), f"≤ {EXIT_GOAL_S:g} s"),
+        ("whole process", *spread([r["process"] for r in cli]), ""),
+    ]
+    total_ms = sum(ms for _, ms in imports)
+    top = ", ".join(f"{name} {ms:.0f} ms" for name, ms in imports[:10])
+    ratios = {k: statistics.median(f[k] for f in fresh) for k in ("fresh", "cold", "second")}
+    walls = {k: statistics.median(f[k + "_wall"] for f in fresh) for k in ("fresh", "cold", "second")}
+    paths = {k: statistics.median(f[k + "_path"] for f in fresh) for k in ("fresh", "cold", "second")}
+    fresh_rows = [
+        ("first run, every module it needs imported beforehand", "fresh", True),
+        ("first run, its imports included", "cold", False),
+        ("second run of the same process", "second", False),
+    ]
+    goals = [
+        c.Goal(
+            "`phasegraph run`: spawn → first model request",
+            f"{first:.3f} s",
+            f"≤ {FIRST_REQUEST_GOAL_S:g} s",
+            first <= FIRST_REQUEST_GOAL_S,
+        ),
+        c.Goal(
+            "`phasegraph run`: last answer → process exit",
+            f"{exit_s:.3f} s",
+            f"≤ {EXIT_GOAL_S:g} s",
+            exit_s <= EXIT_GOAL_S,
+        ),
+        c.Goal(
+            "Fresh process: first run's wall ÷ critical path",
+            f"{ratios['fresh']:.2f}",
+            f"≤ {PATH_GOAL:g}",
+            ratios["fresh"] <= PATH_GOAL,
+        ),
+    ]
+    body = (
+        "### `phasegraph run`\n\nThe standard task on the standard project (`benchmarks/_standard.py`), "
+        f"`--json`, the fake server answering in {LATENCY_MS} ms, design handing off to two collaborators "
+        f"(5 calls); {repeats} processes after one warm-up.\n\n"
+        + c.table(["span", "median", "min", "max", "goal"], rows)
+        + f"\nWhat its start-up imports, by each module's own import time summed per top-level package "
+        f"(one `phasegraph run` under `-X importtime`, {total_ms:.0f} ms in all): {top}.\n\n"
+        f"### The first run of a fresh process\n\nThe same workload through `Runner.start` "
+        f"(`benchmarks/_fresh_run.py`), median of {repeats} processes of each kind.\n\n"
+        + c.table(
+            ["run", "wall", "critical path", "wall ÷ path"],
+            [
+                (
+                    label,
+                    c.fmt_s(walls[k]),
+                    c.fmt_s(paths[k]),
+                    f"**{ratios[k]:.2f}**" if bold else f"{ratios[k]:.2f}",
+                )
+                for label, k, bold in fresh_rows
+            ],
+        )
+        + "\n"
+        + "\n".join(
+            f"Goal {g.goal} for {g.item.split(': ', 1)[-1]}: **{_verdict(g.met)}** ({g.measured})."
+            for g in goals
+        )
+        + "\n"
+    )
+    data = {"phasegraph_run": cli, "run_imports_ms": dict(imports), "fresh_process": fresh}
+    return body, goals, data
+
+
+def _verdict(met: bool | None) -> str:
+    return "met" if met else "missed"
+
+
 def run(quick: bool = False, repeats: int | None = None) -> c.Section:
     repeats = repeats or (3 if quick else 10)
     rows = []
@@ -108,6 +308,8 @@ def run(quick: bool = False, repeats: int | None = None) -> c.Section:
                 )
             )
             data[f"import {module}"] = {"seconds": times, "exit": code}
+        run_body, run_goals, run_data = run_section(quick)
+    data.update(run_data)
     met = all(g.met for g in goals)
     no_heavy = all(not data[label]["heavy_imports"] for label, argv in commands() if "pass" not in argv)  # type: ignore[index]
     body = (
@@ -121,6 +323,8 @@ def run(quick: bool = False, repeats: int | None = None) -> c.Section:
             else "**Some import the model stack** (see the last column)."
         )
         + "\n\n"
+        + run_body
+        + "\n"
         + c.environment_line()
         + "\n"
         + c.command_line("bench_startup")
@@ -129,7 +333,7 @@ def run(quick: bool = False, repeats: int | None = None) -> c.Section:
         key="startup",
         title="8. Start-up time",
         body=body,
-        goals=goals,
+        goals=goals + run_goals,
         data=data,
         seconds=total.seconds,
     )

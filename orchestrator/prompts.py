@@ -17,6 +17,7 @@ import jinja2
 from orchestrator._resources import builtin_dir
 from orchestrator.cards import AgentCard
 from orchestrator.errors import CardError
+from orchestrator.runtime import current_runtime
 
 AGENT_SYSTEM = "agent_system.md.j2"
 PHASE_INSTRUCTIONS = "phase_instructions.md.j2"
@@ -101,6 +102,23 @@ def card_sections(
     return chosen
 
 
+class _CompiledTemplates(jinja2.BytecodeCache):
+    """Templates compiled once per runtime, though each run has a `PromptBook` (and a Jinja2
+    environment) of its own: compiling them was a good part of every run's set-up. A template
+    whose text changed has another checksum and is compiled again."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
 class PromptBook:
     """The templates of one run: project folder first, then the built-ins."""
 
@@ -112,6 +130,7 @@ class PromptBook:
             autoescape=False,
             keep_trailing_newline=True,
             trim_blocks=False,
+            bytecode_cache=current_runtime().once(("compiled templates",), _CompiledTemplates),
         )
         self._env.globals["data"] = lambda text, kind="brief", name="brief": data_block(kind, name, text)
 

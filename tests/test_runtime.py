@@ -188,3 +188,51 @@ async def test_closing_the_default_runtime_makes_a_fresh_default() -> None:
     await closed.aclose()
     assert current_runtime() is not closed
     assert not current_runtime().closed
+
+
+async def test_a_template_is_compiled_once_per_runtime_and_again_when_it_changes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import jinja2
+
+    from orchestrator.prompts import PromptBook
+
+    compiled: list[str | None] = []
+    original = jinja2.Environment.compile
+
+    def spy(self: jinja2.Environment, source: Any, name: str | None = None, *args: Any, **kwargs: Any) -> Any:
+        compiled.append(name)
+        return original(self, source, name, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", spy)
+    (tmp_path / "note.md.j2").write_text("Hello {{ who }}")
+    async with Runtime():
+        assert PromptBook([tmp_path]).render("note.md.j2", who="a") == "Hello a\n"
+        assert PromptBook([tmp_path]).render("note.md.j2", who="b") == "Hello b\n"
+        (tmp_path / "note.md.j2").write_text("Bye {{ who }}")
+        assert PromptBook([tmp_path]).render("note.md.j2", who="c") == "Bye c\n"
+    assert compiled == ["note.md.j2", "note.md.j2"]
+
+
+async def test_a_requests_output_schema_is_built_once_per_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import BaseModel
+
+    from orchestrator.providers.base import Message, ModelRequest
+
+    class Answer(BaseModel):
+        text: str
+
+    built: list[str] = []
+    original = Answer.model_json_schema
+
+    def spy(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        built.append("schema")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(Answer, "model_json_schema", spy)
+    request = ModelRequest(messages=[Message(role="user", content="hi")], output_model=Answer)
+    async with Runtime():
+        first = request.fingerprint()
+        request.normalised()["output_schema"]["title"] = "changed by a caller"
+        assert request.fingerprint() == first
+    assert built == ["schema"]

@@ -7,6 +7,7 @@ together with what the call consumed. Failures are `ProviderError` subclasses.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from abc import ABC, abstractmethod
@@ -15,6 +16,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 
+from orchestrator.runtime import current_runtime
 from orchestrator.usage import CallUsage
 
 T = TypeVar("T", bound=BaseModel)
@@ -33,6 +35,11 @@ def _normalised_text(text: str) -> str:
     return "\n".join(line.rstrip() for line in lines).strip("\n")
 
 
+def _json_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema: built once per model and runtime, asked for on every call."""
+    return model.model_json_schema()
+
+
 @dataclass(frozen=True)
 class ModelRequest(Generic[T]):
     """What to ask: the messages, the output model, and who asks (for logs and headers)."""
@@ -48,7 +55,7 @@ class ModelRequest(Generic[T]):
         return {
             "messages": [{"role": m.role, "content": _normalised_text(m.content)} for m in self.messages],
             "output_model": self.output_model.__name__,
-            "output_schema": self.output_model.model_json_schema(),
+            "output_schema": copy.deepcopy(current_runtime().memo(_json_schema)(self.output_model)),
         }
 
     def fingerprint(self) -> str:
