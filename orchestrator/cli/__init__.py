@@ -32,10 +32,13 @@ app = typer.Typer(
 
 _COMMAND_MODULES = ("agents", "run", "routing", "config")
 
-GRAPH_COMMANDS = frozenset({"run", "verify", "resume", "approve", "reject", "runs"})
-"""Commands that open a run's graph: they need LangGraph whatever else they do."""
-
-_GRAPH_STACK = ("orchestrator.run", "orchestrator._graph", "orchestrator.checkpoint")
+_GRAPH = ("orchestrator.run", "orchestrator._graph", "orchestrator.checkpoint")
+PRELOADED: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("run", "verify", "resume", "approve", "reject"), _GRAPH),
+    "runs": ("orchestrator.run", "orchestrator.checkpoint"),
+}
+"""What a command needs whatever its options: the commands that advance a run build its graph;
+`runs` reads checkpoints. Provider stacks are not in it: they depend on the settings."""
 
 
 def _register() -> None:
@@ -74,9 +77,8 @@ def entry() -> None:
     atexit.register(gc.freeze)
     try:
         _register()
-        if sys.argv[1:2] and sys.argv[1] in GRAPH_COMMANDS:
-            for module in _GRAPH_STACK:
-                importlib.import_module(module)
+        for module in PRELOADED.get(sys.argv[1] if len(sys.argv) > 1 else "", ()):
+            importlib.import_module(module)
     finally:
         gc.freeze()
         gc.enable()
