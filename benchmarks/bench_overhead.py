@@ -279,12 +279,12 @@ def _verdict(r: float, extra: float) -> str:
         f"Goal ≤ {GOAL}× of bare LangGraph: **missed** ({r:.2f}×, {extra * 1000:.0f} ms more per run). "
         "At zero latency the floor is only LangGraph's own stepping and checkpointing, so every fixed "
         "cost of a run counts in full; the table above shows which parts of phasegraph make up the "
-        "difference. What is shared between runs (HTTP client and TLS context, SQLite connection, parsed "
-        "cards, compiled templates, output models and schemas) is made once per process by the runtime; "
-        "what is left is work each run does again: the deliverable files (an atomic write and an fsync "
-        "each), the graph compiled for every run (the runtime keeps one compiled graph per shape, "
-        "`Runtime.graph`, once a graph depends on its shape alone), the manifest written after every "
-        "phase and the run's state read back for it, and the call journal."
+        "difference. What runs share (HTTP client and TLS context, SQLite connection, parsed cards, "
+        "compiled templates, output models and schemas) is made once per process by the runtime, and "
+        "so is the compiled graph of each shape (`Runtime.graph`). What is left is work each run does "
+        "again: the deliverable files (an atomic write and an fsync each), the manifest written after "
+        "every phase and the run's state read back for it, the call journal, and the checkpoints "
+        "LangGraph writes at every superstep, as the bare graph does."
     )
 
 

@@ -33,6 +33,7 @@ from orchestrator.providers.base import Provider
 from orchestrator.registry import Registry
 from orchestrator.result import AgentResult, Deliverable, PhaseResult, Reason, RunResult, RunStatus
 from orchestrator.run import run_dir_for
+from orchestrator.runtime import current_runtime
 from orchestrator.settings import Settings
 from orchestrator.state import AgentOutput, RouteRecord, RunConfig, RunState
 from orchestrator.usage import UsageRecord, sum_records
@@ -399,10 +400,12 @@ def _shape(config: StoredConfig, pipeline: Pipeline, stored: Sequence[str] | Non
 
 
 def _compiled(pers: Persistence, shape: GraphShape) -> CompiledGraph:
-    """The one place a run's graph is compiled: it depends on the shape and the checkpointer only."""
+    """The one place a run's graph is compiled: once per shape and runtime (`Runtime.graph`), then
+    bound to this run's checkpointer (a copy: compiling costs more than the rest of a run's set-up)."""
     from orchestrator._graph import compile_graph
 
-    return compile_graph(shape, pers.saver, pers.store)
+    graph = current_runtime().graph(shape, lambda: compile_graph(shape))
+    return graph.copy(update={"checkpointer": pers.saver, "store": pers.store})
 
 
 @asynccontextmanager

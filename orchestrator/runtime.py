@@ -165,9 +165,9 @@ class Runtime:
     def graph(self, shape: Hashable, build: Callable[[], T]) -> T:
         """The compiled graph of `shape`, built once.
 
-        `shape` must name everything the compiled graph depends on (its phases, its
-        approval gates, the pipeline's files), and the graph must hold no state of one
-        run, so that every run of that shape can use it.
+        `shape` must name everything the compiled graph depends on, and the graph must hold
+        nothing of one run (no checkpointer either: each run binds its own to a copy), so
+        that every run of that shape can use it.
         """
         return self.once(("graph", shape), build)
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+from orchestrator._log import FIELDS
 from orchestrator.providers.base import ModelRequest, ModelResponse, Provider, T
 
 settings.register_profile("ci", derandomize=True, print_blob=True)
@@ -59,7 +60,7 @@ def logs() -> Iterator[LogCapture]:
 
     class Keep(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            captured.events.append({**record.phasegraph, "level": record.levelname.lower()})
+            captured.events.append({**getattr(record, FIELDS), "level": record.levelname.lower()})
             captured.messages.append(record.getMessage())
 
     logger = logging.getLogger("phasegraph")

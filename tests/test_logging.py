@@ -14,7 +14,7 @@ import pytest
 import structlog
 
 from orchestrator import configure_logging
-from orchestrator._log import NAMESPACE, get_logger
+from orchestrator._log import FIELDS, NAMESPACE, get_logger
 from orchestrator.errors import ConfigError
 from tests.conftest import LogCapture
 
@@ -72,7 +72,11 @@ def test_a_host_logging_setup_receives_the_records_with_their_fields(
         get_logger("phasegraph.test").info("agent_selected", agent="backend-python", phase="design")
     [record] = [r for r in caplog.records if r.name == "phasegraph.test"]
     assert record.getMessage() == "agent_selected agent=backend-python phase=design"
-    assert record.phasegraph == {"event": "agent_selected", "agent": "backend-python", "phase": "design"}
+    assert getattr(record, FIELDS) == {
+        "event": "agent_selected",
+        "agent": "backend-python",
+        "phase": "design",
+    }
 
 
 @pytest.mark.parametrize(
@@ -83,7 +87,7 @@ def test_a_host_logging_setup_receives_the_records_with_their_fields(
         ('say "hi"', 'key="say \\"hi\\""'),
         ("a=b", 'key="a=b"'),
         ("", 'key=""'),
-        ("line\nbreak\x1b[31m", 'key=line\\nbreak\\x1b[31m'),
+        ("line\nbreak\x1b[31m", "key=line\\nbreak\\x1b[31m"),
         (3, "key=3"),
     ],
     ids=["plain", "space", "quote", "equals", "empty", "control", "number"],

@@ -86,9 +86,14 @@ def test_synchronous_runs_share_one_client(
 async def test_clients_of_other_endpoints_share_one_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
     from orchestrator.providers import openai as openai_provider
 
-    made = []
+    made: list[Any] = []
     original = openai_provider._tls_context
-    monkeypatch.setattr(openai_provider, "_tls_context", lambda: made.append(original()) or made[-1])
+
+    def spy() -> Any:
+        made.append(original())
+        return made[-1]
+
+    monkeypatch.setattr(openai_provider, "_tls_context", spy)
     async with Runtime():
         one = await OpenAIProvider(model="m", api_key="k", base_url="https://one.test/v1")._client()
         other = await OpenAIProvider(model="m", api_key="k", base_url="https://other.test/v1")._client()
@@ -144,6 +149,7 @@ async def test_a_card_file_is_parsed_once_per_runtime(monkeypatch: pytest.Monkey
     card = Path(__file__).resolve().parent.parent / "agents" / "backend-python.md"
     parsed: list[str] = []
     original = cards.parse_card
+
     def spy(text: bytes, source: str) -> Any:
         parsed.append(source)
         return original(text, source)
@@ -157,9 +163,17 @@ async def test_a_card_file_is_parsed_once_per_runtime(monkeypatch: pytest.Monkey
 
 async def test_a_graph_is_built_once_per_shape() -> None:
     built: list[str] = []
+
+    def build(shape: str) -> Callable[[], str]:
+        def compile_it() -> str:
+            built.append(shape)
+            return shape
+
+        return compile_it
+
     async with Runtime() as runtime:
         for shape in ("design", "design", "build"):
-            runtime.graph(shape, lambda shape=shape: built.append(shape) or shape)  # type: ignore[misc]
+            assert runtime.graph(shape, build(shape)) == shape
     assert built == ["design", "build"]
 
 
@@ -236,3 +250,25 @@ async def test_a_requests_output_schema_is_built_once_per_runtime(monkeypatch: p
         request.normalised()["output_schema"]["title"] = "changed by a caller"
         assert request.fingerprint() == first
     assert built == ["schema"]
+
+
+async def test_runs_of_one_shape_share_one_compiled_graph(
+    clean_env: None, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orchestrator._graph as graphs
+    from orchestrator._nodes import GraphShape
+
+    compiled: list[GraphShape] = []
+    original = graphs.compile_graph
+
+    def spy(shape: GraphShape, *args: Any, **kwargs: Any) -> Any:
+        compiled.append(shape)
+        return original(shape, *args, **kwargs)
+
+    monkeypatch.setattr(graphs, "compile_graph", spy)
+    runner = Runner(load_settings(provider="offline"))
+    async with Runtime():
+        results = [await runner.start(_options(project, run_id)) for run_id in ("first", "second")]
+        results.append(await runner.start(RunOptions(task=TASK, project_dir=project, phases=["build"])))
+    assert [r.status for r in results] == ["completed"] * 3
+    assert [shape.phases for shape in compiled] == [("design",), ("build",)]

@@ -128,6 +128,7 @@ class CallLimiter:
 
 def shared_limiter(key: str, *, max_concurrency: int, requests_per_minute: int | None = None) -> CallLimiter:
     """The runtime's limiter for `key` (e.g. `openai:https://api.openai.com/v1`) and these limits."""
+
     def make() -> CallLimiter:
         pacer = RequestPacer(requests_per_minute) if requests_per_minute else None
         return CallLimiter(max_concurrency, pacer)
