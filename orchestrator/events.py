@@ -1,8 +1,8 @@
 """Progress events: what a run reports while it works.
 
 Nodes emit them through LangGraph's custom stream; the runner hands each one to
-the caller's callbacks, to the CLI's progress display and to structlog (one JSON
-line with run_id, phase and agent).
+the caller's callbacks, to the CLI's progress display and to the `phasegraph.run`
+logger (one record with run_id, phase and agent).
 """
 
 from __future__ import annotations
