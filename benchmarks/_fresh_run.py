@@ -1,7 +1,8 @@
 """A child process for bench_startup: the first runs of a fresh process, each timed.
 
-`python -m benchmarks._fresh_run BASE_URL PROJECT RUN_ID [RUN_ID ...] [--preimport FILE]` first
-imports every module listed in FILE (one name a line; names that do not import are skipped), then
+`python -m benchmarks._fresh_run BASE_URL PROJECT RUN_ID [RUN_ID ...] [--preimport FILE] [--freeze]`
+first imports every module listed in FILE (one name a line; names that do not import are skipped)
+and, with `--freeze`, moves what they built out of the collector's reach (`gc.freeze()`); then
 runs the standard task once per run id, one after another, each `Runner.start` in its own
 `asyncio.run` as bench_overhead does; the clock of each run starts before `orchestrator.run` is
 imported, so without `--preimport` the first run pays every import it needs. It prints one JSON
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import importlib
 import json
 import sys
@@ -29,11 +31,14 @@ def main() -> None:
     parser.add_argument("project", type=Path)
     parser.add_argument("run_ids", nargs="+")
     parser.add_argument("--preimport", type=Path)
+    parser.add_argument("--freeze", action="store_true")
     args = parser.parse_args()
     if args.preimport is not None:
         for name in args.preimport.read_text(encoding="utf-8").split():
             with contextlib.suppress(Exception):
                 importlib.import_module(name)
+    if args.freeze:
+        gc.freeze()
     c.quiet_logging()
     runs = []
     for run_id in args.run_ids:
