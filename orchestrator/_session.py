@@ -405,7 +405,10 @@ def _compiled(pers: Persistence, shape: GraphShape) -> CompiledGraph:
     from orchestrator._graph import compile_graph
 
     graph = current_runtime().graph(shape, lambda: compile_graph(shape))
-    return graph.copy(update={"checkpointer": pers.saver, "store": pers.store})
+    bound = graph.copy(update={"checkpointer": pers.saver, "store": pers.store})
+    # `copy` re-runs the constructor, which resets the serializer allowlist compile() computed.
+    bound._serde_allowlist = graph._serde_allowlist
+    return bound
 
 
 @asynccontextmanager

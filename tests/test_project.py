@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pathspec
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from orchestrator._manifests import command_words, js_imports, python_imports
@@ -359,6 +359,9 @@ IGNORE_LINES = st.lists(
 def test_scan_ignores_exactly_what_gitignore_matches(
     tmp_path_factory: pytest.TempPathFactory, paths: list[str], lines: list[str]
 ) -> None:
+    # pathspec reads a run of three or more stars as one star, git as `**`: that case has git
+    # itself as the oracle (test_scan_lists_what_git_lists).
+    assume(not any("***" in line for line in lines))
     files = sorted(p for p in paths if not any(p.startswith(q + "/") for q in paths) and p != ".gitignore")
     root = make_tree(tmp_path_factory.mktemp("tree"), {p: "" for p in files})
     (root / ".gitignore").write_text("\n".join(lines) + "\n")
