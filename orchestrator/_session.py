@@ -378,18 +378,32 @@ def read_only_session(settings: Settings, pers: Persistence, run_id: str, values
     the session has no run context, so it can read the run but never advance it.
     """
     config = StoredConfig.from_state(values, run_id)
-    pipeline = _load_pipeline(config)
+    return _session(pers, run_id, config, _load_pipeline(config), values, settings.max_steps)
+
+
+def _session(
+    pers: Persistence,
+    run_id: str,
+    config: StoredConfig,
+    pipeline: Pipeline,
+    values: RunState,
+    max_steps: int,
+    ctx: RunContext | None = None,
+    on_event: EventHandler | None = None,
+    journal: CallJournal | None = None,
+) -> Session:
+    """A session over the run's compiled graph; without `ctx` it can only read the run."""
     shape = _shape(config, pipeline, values.get("phases"))
     return Session(
         run_id=run_id,
         graph=_compiled(pers, shape),
         shape=shape,
         pipeline=pipeline,
-        ctx=None,
-        config={"configurable": {"thread_id": run_id}, "recursion_limit": settings.max_steps},
+        ctx=ctx,
+        config={"configurable": {"thread_id": run_id}, "recursion_limit": max_steps},
         run_dir=run_dir_for(config.out_dir, run_id),
-        on_event=None,
-        journal=pers.journal(run_id),
+        on_event=on_event,
+        journal=journal or pers.journal(run_id),
         registry=pers.registry,
     )
 
@@ -448,19 +462,8 @@ async def open_session(
         pipeline = pipeline or _load_pipeline(config)
         journal = pers.journal(run_id)
         ctx = await _context(runner, run_id, config, pipeline, catalog, journal, provider, limits)
-        shape = _shape(config, pipeline, values.get("phases"))
-        yield Session(
-            run_id=run_id,
-            graph=_compiled(pers, shape),
-            shape=shape,
-            pipeline=pipeline,
-            ctx=ctx,
-            config={"configurable": {"thread_id": run_id}, "recursion_limit": settings.max_steps},
-            run_dir=ctx.run_dir,
-            on_event=runner.on_event,
-            journal=journal,
-            registry=pers.registry,
-        )
+        steps = settings.max_steps
+        yield _session(pers, run_id, config, pipeline, values, steps, ctx, runner.on_event, journal)
 
 
 def _load_pipeline(config: StoredConfig) -> Pipeline:
