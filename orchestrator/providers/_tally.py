@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -25,6 +25,7 @@ from orchestrator.usage import CallUsage, cost_of, estimate_tokens
 
 if TYPE_CHECKING:
     from orchestrator.providers._errors import Failure
+    from orchestrator.providers._retry import RetryPolicy
     from orchestrator.settings import ModelPrice
 
 R = TypeVar("R")
@@ -90,6 +91,33 @@ class UnansweredTally:
     def __call__(self, failure: Failure) -> None:
         if failure.unanswered:
             self.count += 1
+
+    async def retried(
+        self,
+        retry: RetryPolicy,
+        attempt: Callable[[int], Awaitable[R]],
+        *,
+        where: str,
+        log_fields: Mapping[str, Any],
+        usage_of: Callable[[Any, int], CallUsage],
+        raw_of: Callable[[Any, CallUsage], str],
+        secrets: Sequence[str] = (),
+    ) -> tuple[R, int]:
+        """`retry.call(attempt)` with this tally counting: a call that ends without an answer
+        carries its unanswered attempts on the error, a cancelled one raises `CallCancelled`
+        (see `cancelled` for `usage_of` and `raw_of`)."""
+        try:
+            return await retry.call(
+                attempt, where=where, secrets=secrets, log_fields=log_fields, on_failure=self
+            )
+        except ProviderError as exc:
+            self.charge(exc)
+            raise
+        except asyncio.CancelledError:
+            late = self.cancelled(usage_of, raw_of)
+            if late is None:
+                raise
+            raise late from None
 
     async def send(self, request: Awaitable[R]) -> R:
         """Await one attempt; if the call is cancelled meanwhile, keep a late answer (see module doc)."""

@@ -63,6 +63,10 @@ class ModelRequest(Generic[T]):
         canonical = json.dumps(self.normalised(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
+    def prompt_chars(self) -> int:
+        """Characters of the prompt, for token estimates when no tokenizer counted them."""
+        return sum(len(m.content) for m in self.messages)
+
     def describe(self) -> str:
         """`agent X, phase Y` for messages; empty parts are left out."""
         parts = [f"agent {self.agent}" if self.agent else "", f"phase {self.phase}" if self.phase else ""]

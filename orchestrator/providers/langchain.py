@@ -10,9 +10,7 @@ only; the caller's object is never changed.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -30,7 +28,7 @@ from orchestrator.providers._retry import RetryPolicy
 from orchestrator.providers._tally import UnansweredTally
 from orchestrator.providers.base import Message, ModelRequest, ModelResponse, Provider, T
 from orchestrator.settings import ModelPrice
-from orchestrator.usage import CallUsage, cost_of
+from orchestrator.usage import CallUsage, cost_of, estimate_tokens
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -101,7 +99,7 @@ class LangChainProvider(Provider):
             "tags": [tag for tag in (request.agent, request.phase) if tag],
         }
 
-        tally = UnansweredTally(self.model, sum(len(m.content) for m in request.messages), self.prices)
+        tally = UnansweredTally(self.model, request.prompt_chars(), self.prices)
 
         async def attempt(number: int) -> dict[str, Any]:
             async with self.limiter.slot():
@@ -109,21 +107,14 @@ class LangChainProvider(Provider):
                 return result
 
         started = self._clock()
-        try:
-            result, attempts = await self.retry.call(
-                attempt, where=where, log_fields=fields, on_failure=tally
-            )
-        except ProviderError as exc:
-            tally.charge(exc)
-            raise
-        except asyncio.CancelledError:
-            late = tally.cancelled(
-                lambda answer, n: self._usage(answer.get("raw"), request, self._clock() - started, n),
-                lambda answer, usage: _json(self._output(answer, request, where, usage)),
-            )
-            if late is None:
-                raise
-            raise late from None
+        result, attempts = await tally.retried(
+            self.retry,
+            attempt,
+            where=where,
+            log_fields=fields,
+            usage_of=lambda answer, n: self._usage(answer.get("raw"), request, self._clock() - started, n),
+            raw_of=lambda answer, usage: _json(self._output(answer, request, where, usage)),
+        )
         raw_message = result.get("raw")
         usage = tally.settle(self._usage(raw_message, request, self._clock() - started, attempts))
         try:
@@ -180,8 +171,8 @@ class LangChainProvider(Provider):
             model = str(metadata.get("model_name") or metadata.get("model") or model)
             reported = raw.usage_metadata
         if reported is None:
-            prompt = math.ceil(sum(len(m.content) for m in request.messages) / 4)
-            completion, cached, estimated = math.ceil(_answer_chars(raw) / 4), 0, True
+            prompt = estimate_tokens(request.prompt_chars())
+            completion, cached, estimated = estimate_tokens(_answer_chars(raw)), 0, True
         else:
             prompt, completion, estimated = reported["input_tokens"], reported["output_tokens"], False
             cached = int(reported.get("input_token_details", {}).get("cache_read", 0) or 0)

@@ -9,7 +9,6 @@ the same answer, byte for byte; strings say plainly that they are offline output
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -20,7 +19,7 @@ from pydantic_core import to_jsonable_python
 from orchestrator.errors import SchemaViolation
 from orchestrator.providers._offline_data import OfflineData
 from orchestrator.providers.base import ModelRequest, ModelResponse, Provider, T
-from orchestrator.usage import CallUsage
+from orchestrator.usage import CallUsage, estimate_tokens
 
 CustomOutput = Mapping[str, Any] | Callable[[ModelRequest[Any]], Mapping[str, Any] | None]
 
@@ -65,11 +64,10 @@ class OfflineProvider(Provider):
                 "force a value for it with OfflineProvider(custom_output=...)"
             ) from None
         raw = json.dumps(to_jsonable_python(data), ensure_ascii=False)
-        prompt_chars = sum(len(m.content) for m in request.messages)
         usage = CallUsage(
             model=self.model,
-            prompt_tokens=math.ceil(prompt_chars / 4),
-            completion_tokens=math.ceil(len(raw) / 4),
+            prompt_tokens=estimate_tokens(request.prompt_chars()),
+            completion_tokens=estimate_tokens(len(raw)),
             latency_s=time.perf_counter() - started,
             attempts=1,
             cost_usd=0.0,

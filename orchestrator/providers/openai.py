@@ -15,7 +15,6 @@ import asyncio
 import hashlib
 import importlib
 import ipaddress
-import math
 import ssl
 import threading
 import time
@@ -38,7 +37,7 @@ from orchestrator.providers._tally import UnansweredTally
 from orchestrator.providers.base import ModelRequest, ModelResponse, Provider, T
 from orchestrator.runtime import current_runtime
 from orchestrator.settings import ModelPrice
-from orchestrator.usage import CallUsage, cost_of
+from orchestrator.usage import CallUsage, cost_of, estimate_tokens
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletion
@@ -216,7 +215,7 @@ class OpenAIProvider(Provider):
         arguments = self.arguments(request)
         client = await self._client()
 
-        tally = UnansweredTally(self.model, sum(len(m.content) for m in request.messages), self.prices)
+        tally = UnansweredTally(self.model, request.prompt_chars(), self.prices)
 
         async def attempt(number: int) -> ChatCompletion:
             async with self.limiter.slot():
@@ -224,21 +223,15 @@ class OpenAIProvider(Provider):
                 return answer
 
         started = self._clock()
-        try:
-            completion, attempts = await self.retry.call(
-                attempt, where=where, secrets=self._secrets(), log_fields=fields, on_failure=tally
-            )
-        except ProviderError as exc:
-            tally.charge(exc)
-            raise
-        except asyncio.CancelledError:
-            late = tally.cancelled(
-                lambda answer, n: self._usage(answer, request, self._clock() - started, n),
-                lambda answer, usage: self._answer(answer, request, where, usage)[1],
-            )
-            if late is None:
-                raise
-            raise late from None
+        completion, attempts = await tally.retried(
+            self.retry,
+            attempt,
+            where=where,
+            log_fields=fields,
+            usage_of=lambda answer, n: self._usage(answer, request, self._clock() - started, n),
+            raw_of=lambda answer, usage: self._answer(answer, request, where, usage)[1],
+            secrets=self._secrets(),
+        )
         usage = tally.settle(self._usage(completion, request, self._clock() - started, attempts))
         try:
             output, raw = self._answer(completion, request, where, usage)
@@ -298,8 +291,8 @@ class OpenAIProvider(Provider):
         reported = completion.usage
         if reported is None:
             answer = completion.choices[0].message.content or "" if completion.choices else ""
-            prompt = math.ceil(sum(len(m.content) for m in request.messages) / 4)
-            completion_tokens, cached, estimated = math.ceil(len(answer) / 4), 0, True
+            prompt = estimate_tokens(request.prompt_chars())
+            completion_tokens, cached, estimated = estimate_tokens(len(answer)), 0, True
         else:
             prompt, completion_tokens, estimated = reported.prompt_tokens, reported.completion_tokens, False
             details = reported.prompt_tokens_details
