@@ -175,3 +175,61 @@ def pg_url() -> Iterator[str]:
     except OSError:
         pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
     yield PG_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def checkpoint_url(request: pytest.FixtureRequest, project: Path) -> str:
+    """The same test on the project's SQLite file (named explicitly) and on the local PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{project / '.phasegraph' / 'state.sqlite'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+FITTING_TOKENS = (1000, 200)
+"""Prompt and completion tokens of every `fitting_completion`."""
+
+
+def fitting_completion(
+    request: Any,
+    *,
+    content: str | None = None,
+    finish: str = "stop",
+    refusal: str | None = None,
+    cached: int | None = None,
+) -> Any:
+    """An OpenAI chat.completion (`FITTING_TOKENS`) for a respx route; its content defaults to JSON
+    that fits the request's schema."""
+    import httpx
+
+    from benchmarks.fake_openai import SchemaFaker
+
+    sent = json.loads(request.content)
+    if content is None and refusal is None:
+        schema = sent["response_format"]["json_schema"]["schema"]
+        content = json.dumps(SchemaFaker(schema, array_items=2).generate())
+    prompt, completion = FITTING_TOKENS
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+    if cached is not None:
+        usage["prompt_tokens_details"] = {"cached_tokens": cached}
+    return httpx.Response(
+        200,
+        json={
+            "id": "chatcmpl-test",
+            "object": "chat.completion",
+            "created": 0,
+            "model": sent["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": finish,
+                    "message": {"role": "assistant", "content": content, "refusal": refusal},
+                }
+            ],
+            "usage": usage,
+        },
+    )

@@ -28,14 +28,6 @@ NTH = 2
 PHASEGRAPH = str(Path(sys.executable).parent / "phasegraph")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def checkpoint_url(request: pytest.FixtureRequest, project: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{project / '.phasegraph' / 'state.sqlite'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
-
-
 def _settle(server: FakeOpenAI) -> None:
     """Until the server has answered (or dropped) every request it read from the dead process."""
     deadline = time.monotonic() + 60

@@ -18,7 +18,6 @@ import pytest
 import respx
 from pydantic import BaseModel
 
-from benchmarks.fake_openai import SchemaFaker
 from orchestrator.errors import ConfigError
 from orchestrator.journal import CallJournal
 from orchestrator.providers import Message, ModelRequest, make_provider, metered
@@ -26,11 +25,11 @@ from orchestrator.providers._retry import RetryPolicy
 from orchestrator.run import Runner, RunOptions
 from orchestrator.settings import load_settings
 from orchestrator.usage import Usage, UsageLedger, UsageRecord
-from tests.conftest import invoke_cli
+from tests.conftest import FITTING_TOKENS, fitting_completion, invoke_cli
 
 TASK = "Add JWT authentication to the FastAPI notes service"
 BASE = "http://127.0.0.1:9/v1"
-PROMPT, COMPLETION = 1000, 200
+PROMPT, COMPLETION = FITTING_TOKENS
 
 
 async def _no_sleep(seconds: float) -> None:
@@ -40,32 +39,9 @@ async def _no_sleep(seconds: float) -> None:
 def _body(
     request: httpx.Request, *, content: str | None = None, finish: str = "stop", refusal: str | None = None
 ) -> httpx.Response:
-    """A chat.completion with usage; `content` defaults to JSON that fits the request's schema."""
-    sent = json.loads(request.content)
-    if content is None and refusal is None:
-        schema = sent["response_format"]["json_schema"]["schema"]
-        content = json.dumps(SchemaFaker(schema, array_items=2).generate())
-    return httpx.Response(
-        200,
-        json={
-            "id": "chatcmpl-test",
-            "object": "chat.completion",
-            "created": 0,
-            "model": sent["model"],
-            "choices": [
-                {
-                    "index": 0,
-                    "finish_reason": finish,
-                    "message": {"role": "assistant", "content": content, "refusal": refusal},
-                }
-            ],
-            "usage": {
-                "prompt_tokens": PROMPT,
-                "completion_tokens": COMPLETION,
-                "total_tokens": PROMPT + COMPLETION,
-            },
-        },
-    )
+    """A chat.completion of PROMPT + COMPLETION tokens; `content` defaults to JSON that fits the schema."""
+    response: httpx.Response = fitting_completion(request, content=content, finish=finish, refusal=refusal)
+    return response
 
 
 class Server:

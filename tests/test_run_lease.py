@@ -34,15 +34,6 @@ STUCK_S = 120
 """Only so that a second writer stuck beside the first fails the test instead of hanging it."""
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def checkpoint_url(request: pytest.FixtureRequest, project: Path) -> str:
-    """The project's SQLite file (named explicitly) or the local PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite:///{project / '.phasegraph' / 'state.sqlite'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
-
-
 def new_run_id() -> str:
     return "one-writer-" + secrets.token_hex(4)
 

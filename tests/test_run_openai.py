@@ -15,11 +15,12 @@ import httpx
 import pytest
 import respx
 
-from benchmarks.fake_openai import FakeOpenAI, FaultConfig, SchemaFaker
+from benchmarks.fake_openai import FakeOpenAI, FaultConfig
 from orchestrator.catalog import Catalog
 from orchestrator.phases import card_deliverables, load_pipeline
 from orchestrator.run import Runner, RunOptions
 from orchestrator.settings import load_settings
+from tests.conftest import fitting_completion
 
 TASK = "Add JWT authentication to the FastAPI notes service"
 BASE = "http://127.0.0.1:9/v1"
@@ -27,32 +28,9 @@ PHASEGRAPH = str(Path(sys.executable).parent / "phasegraph")
 
 
 def _completion(request: httpx.Request) -> httpx.Response:
-    """An OpenAI chat.completion whose content fits the request's JSON schema."""
-    body = json.loads(request.content)
-    schema = body["response_format"]["json_schema"]["schema"]
-    content = json.dumps(SchemaFaker(schema, array_items=2).generate())
-    return httpx.Response(
-        200,
-        json={
-            "id": "chatcmpl-test",
-            "object": "chat.completion",
-            "created": 0,
-            "model": body["model"],
-            "choices": [
-                {
-                    "index": 0,
-                    "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": content, "refusal": None},
-                }
-            ],
-            "usage": {
-                "prompt_tokens": 1000,
-                "completion_tokens": 200,
-                "total_tokens": 1200,
-                "prompt_tokens_details": {"cached_tokens": 400},
-            },
-        },
-    )
+    """An OpenAI chat.completion whose content fits the request's JSON schema; 400 tokens cached."""
+    response: httpx.Response = fitting_completion(request, cached=400)
+    return response
 
 
 def _runner(**settings: Any) -> Runner:
