@@ -211,7 +211,9 @@ class Session:
         """The run as it stands, in manifest form."""
         snapshot = await self.graph.aget_state(self.config)
         values = cast("RunState", snapshot.values or {})
-        records = await self.journal.spending()
+        # An advancing session's ledger holds what its journal holds (seeded from it, then every
+        # record goes to both under the run's lease); only a reading session asks the database.
+        records = self.ctx.ledger.records if self.ctx is not None else await self.journal.spending()
         return build_result(self.pipeline, values, snapshot, error, self.run_dir, records)
 
     def started(self, task: str, phases: list[str]) -> None:
