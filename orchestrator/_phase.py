@@ -30,6 +30,7 @@ from orchestrator._turn import (
     turn_spec,
     work,
 )
+from orchestrator._writes import phase_head, refresh_snapshot
 from orchestrator.deliverables import missing
 from orchestrator.phases import PhaseSpec, card_deliverables
 from orchestrator.prompts import HANDOFF_BRIEF, PHASE_INSTRUCTIONS, data_block
@@ -49,6 +50,21 @@ Graph = StateGraph[RunState, RunContext, RunState, RunState]
 
 def _turn_update(done: TurnResult) -> RunUpdate:
     return {"outputs": {done.key: done.output}, "requests": done.requests}
+
+
+def _head(state: RunState, key: str) -> str | None:
+    """The workspace commit phase `key` started from (None without a workspace)."""
+    return (state.get("heads") or {}).get(key)
+
+
+def _mentioned(state: RunState, phase: PhaseSpec) -> list[str]:
+    """Where a writing phase's agent finds the files it is likely to change named: the task and
+    the deliverables so far (a phase that only reads gets its card's file patterns alone)."""
+    if not phase.writes:
+        return []
+    outputs = (state.get("outputs") or {}).values()
+    earlier = (t for o in outputs if o["phase"] != phase.key for t in o["deliverables"].values())
+    return [state["task"], *earlier]
 
 
 class PhaseNodes:
@@ -74,6 +90,7 @@ class PhaseNodes:
         """Choose the phase's primary and collaborators; a phase nobody serves fails here."""
         ctx = runtime.context
         phase = ctx.pipeline.phase(self.key)
+        refresh_snapshot(ctx)
         found = ctx.router.route(state["task"], phase)
         emit("phase_started", ctx.run_id, self.key, None, f"phase {phase.label} {phase.name}")
         record = cast(RouteRecord, found.model_dump(mode="json"))
@@ -93,7 +110,11 @@ class PhaseNodes:
             reasons=[r.model_dump() for r in top.reasons],
             collaborators=found.collaborators,
         )
-        return {"routes": {self.key: record}, "phase_status": {self.key: {"status": "running"}}}
+        update: RunUpdate = {"routes": {self.key: record}, "phase_status": {self.key: {"status": "running"}}}
+        start = phase_head(ctx)
+        if start is not None:
+            update["heads"] = {self.key: start}
+        return update
 
     async def primary(self, state: RunState, runtime: Runtime[RunContext]) -> RunUpdate:
         """The primary's turn, with the earlier phases' deliverables and any feedback for this phase."""
@@ -114,7 +135,8 @@ class PhaseNodes:
             deliverables=items,
             collaborators=notes(card, allowed),
             feedback=(state.get("feedback") or {}).get(self.key, ""),
-            context=earlier_blocks(ctx, state, phase, card.id) + file_blocks(ctx, card),
+            context=earlier_blocks(ctx, state, phase, card.id)
+            + file_blocks(ctx, card, _mentioned(state, phase), _head(state, self.key)),
         )
         job = Assignment(role="primary", by=None, brief="", depth=0, seq="0", chain=[])
         spec = turn_spec(card, phase, items, allowed)
@@ -150,7 +172,14 @@ class PhaseNodes:
             mine = [c for c in state["routes"][self.key]["candidates"] if c["id"] == req["to"]]
             seq = f"{req['depth']}.{order:03d}"
             batch.append(
-                {**req, "phase": self.key, "task": state["task"], "seq": seq, "route": {"candidates": mine}}
+                {
+                    **req,
+                    "phase": self.key,
+                    "task": state["task"],
+                    "seq": seq,
+                    "route": {"candidates": mine},
+                    "head": _head(state, self.key),
+                }
             )
             brief = req["brief"][:120]
             emit(
@@ -184,7 +213,13 @@ class PhaseNodes:
             brief=payload["brief"],
             deliverables=items,
             collaborators=notes(card, allowed),
-            context=needed + file_blocks(ctx, card),
+            context=needed
+            + file_blocks(
+                ctx,
+                card,
+                [payload["task"], *payload["needed"].values()] if phase.writes else (),
+                payload.get("head"),
+            ),
         )
         job = Assignment(
             role="collaborator",
@@ -248,6 +283,11 @@ class PhaseNodes:
                 update["feedback"] = {self.next_key: text}
             return Command(goto=self.next_node, update=update)
         archive_phase(ctx.run_dir, self.key)
+        start = _head(state, self.key)
+        if ctx.workspace is not None and start:
+            from orchestrator.workspace import rewind
+
+            rewind(ctx.workspace, start, f"{self.key}.rejected")
         again: RunUpdate = {
             "outputs": dict.fromkeys(self._mine(state.get("outputs"))),
             "requests": dict.fromkeys(self._mine(state.get("requests"))),

@@ -52,6 +52,9 @@ class PhaseSpec(BaseModel):
     their heading (`best practices`), in this order. Token-lean: a phase gets what it works from."""
     instructions: str = ""
     """What an agent is asked to do in this phase; quoted in its prompt."""
+    writes: bool = False
+    """True when the phase's agents change the project's files (in the run's workspace, never the
+    user's tree): their output model gains a `changes` list (`orchestrator.changes`)."""
     source: str = ""
     """File the phase was read from."""
 

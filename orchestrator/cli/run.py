@@ -196,6 +196,16 @@ def run(
     ] = None,
     from_run: FromRunOption = None,
     from_artifacts: FromArtifactsOption = None,
+    in_place: Annotated[
+        bool,
+        typer.Option(
+            "--in-place", help="Write code in the project's own checkout, on a new branch (for CI)."
+        ),
+    ] = False,
+    include_uncommitted: Annotated[
+        bool,
+        typer.Option("--include-uncommitted", help="Carry uncommitted changes into the run's workspace."),
+    ] = False,
     langchain_model: ChatModelOption = None,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
@@ -212,6 +222,8 @@ def run(
         approval_gates=approval_gates,
         from_run=from_run,
         from_artifacts=from_artifacts,
+        in_place=in_place,
+        include_uncommitted=include_uncommitted,
     )
     _start(
         opts,
