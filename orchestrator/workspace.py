@@ -339,6 +339,12 @@ def _cherry_pick(top: Path, ws: Workspace, tip: str) -> ApplyOutcome:
     done = run_git(top, ["cherry-pick", "--allow-empty", *pending], user_config=True)
     if done.returncode != 0:
         run_git(top, ["cherry-pick", "--abort"], user_config=True)
+        said = (done.stderr + done.stdout).decode("utf-8", errors="replace")
+        if "tell me who you are" in said or "empty ident" in said:
+            raise WorkspaceError(
+                "git needs your name and e-mail to commit the run's changes "
+                '(git config user.name "..." and git config user.email ...); nothing was changed'
+            )
         raise WorkspaceError(
             f"applying {ws.branch} conflicts with the current branch "
             f"({first_line(done.stderr or done.stdout)}); nothing was changed; "

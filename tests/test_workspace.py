@@ -300,7 +300,8 @@ def test_the_notebook_step_of_a_writing_phase_shows_its_diff_collapsed(repo: Pat
     build = run.next()
     assert "<details>" not in design._repr_markdown_()
     shown = build._repr_markdown_()
-    assert "<details><summary>Code written: 4 file(s)</summary>" in shown
+    wrote = sum(1 for a in build.agents if a.commit)
+    assert f"<details><summary>Code written: {wrote} file(s)</summary>" in shown
     assert "+++ b/src/backend-python.py" in shown and shown.rstrip().endswith("</details>")
 
 
@@ -318,3 +319,37 @@ def test_a_rejected_writing_phase_runs_again_from_where_it_started(repo: Path) -
     assert sorted(authors) == sorted(a.id for a in again.phase("build").agents)
     kept = git(repo, "for-each-ref", "--format=%(objectname)", f"refs/phasegraph/{first.run_id}/")
     assert kept.split() == [rejected_tip]
+
+
+def test_apply_refuses_commits_that_conflict_with_the_branch_and_changes_nothing(
+    repo: Path, run_cli: Any
+) -> None:
+    extra = {"backend-python": [{"path": "README.md", "action": "write", "content": "# by the run\n"}]}
+    result = _run(repo, writing_provider(extra), phases="design,build")
+    (repo / "README.md").write_text("# by the user\n")
+    git(repo, "commit", "-q", "-am", "my readme")
+    head = git(repo, "rev-parse", "HEAD")
+    code, _, err = run_cli("apply", result.run_id, "--project-dir", str(repo))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"git merge phasegraph/{result.run_id}" in err
+    assert git(repo, "rev-parse", "HEAD") == head
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_apply_leaves_unrelated_local_changes_alone(repo: Path, run_cli: Any) -> None:
+    result = _run(repo, writing_provider(), phases="design,build")
+    (repo / "README.md").write_text("# notes, my edit in progress\n")
+    assert run_cli("apply", result.run_id, "--project-dir", str(repo))[0] == 0
+    assert (repo / "README.md").read_text() == "# notes, my edit in progress\n"
+    assert (repo / "src" / "backend-python.py").is_file()
+
+
+def test_apply_to_a_plain_project_refuses_a_file_changed_since(tmp_path: Path, run_cli: Any) -> None:
+    project = make_plain_project(tmp_path / "plain")
+    extra = {"backend-python": [{"path": "README.md", "action": "write", "content": "# by the run\n"}]}
+    result = _run(project, writing_provider(extra), phases="design,build")
+    (project / "README.md").write_text("# edited meanwhile\n")
+    before = tree_digest(project)
+    code, _, err = run_cli("apply", result.run_id, "--project-dir", str(project))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "phasegraph diff" in err
+    assert tree_digest(project) == before
