@@ -262,8 +262,28 @@ async def work(ctx: RunContext, turn: Turn) -> TurnResult:
     if done is not None:
         record["changes"] = done.records
         record["commit"] = done.commit
+        _report_files(ctx, phase.key, card.id, done)
     requests = _requests(phase.key, card.id, job, spec.handoffs(output), texts)
     return TurnResult(key=f"{phase.key}/{card.id}", output=record, requests=requests)
+
+
+def _report_files(ctx: RunContext, phase: str, agent: str, done: TurnChanges) -> None:
+    applied = sum(1 for r in done.records if r["status"] == "applied")
+    refused = len(done.records) - applied
+    if not done.records:
+        return
+    where = f"commit {done.commit[:12]}" if done.commit else "no commit (nothing changed)"
+    more = f", {refused} refused" if refused else ""
+    emit(
+        "files_committed",
+        ctx.run_id,
+        phase,
+        agent,
+        f"{applied} file(s){more}: {where}",
+        commit=done.commit,
+        applied=applied,
+        refused=refused,
+    )
 
 
 def _requests(

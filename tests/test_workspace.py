@@ -353,3 +353,12 @@ def test_apply_to_a_plain_project_refuses_a_file_changed_since(tmp_path: Path, r
     code, _, err = run_cli("apply", result.run_id, "--project-dir", str(project))
     assert code == 2 and len(err.strip().splitlines()) == 1 and "phasegraph diff" in err
     assert tree_digest(project) == before
+
+
+def test_each_writing_turn_reports_its_commit_as_an_event(repo: Path) -> None:
+    from orchestrator import Event, Orchestrator
+
+    events: list[Event] = []
+    result = Orchestrator(provider=writing_provider()).run(TASK, repo, phases="build", on_event=events.append)
+    committed = {e.agent: e.data["commit"] for e in events if e.kind == "files_committed"}
+    assert committed == {a.id: a.commit for a in result.phase("build").agents}

@@ -132,6 +132,15 @@ def _finish(result: RunResult, as_json: bool) -> None:
         message = safe_markup(result.message, one_line=True)
         _err.print(f"[{colour}]{result.status}[/{colour}] {message}".rstrip())
         _err.print(f"artifacts: {terminal_safe(result.run_dir, one_line=True)}", markup=False)
+        ws = result.workspace
+        if ws is not None:
+            wrote = (
+                f"{len(ws.files)} file(s) on {ws.branch}; see `phasegraph diff {result.run_id}`, "
+                f"bring home with `phasegraph apply {result.run_id}`"
+                if ws.head != ws.base
+                else f"none written (branch {ws.branch})"
+            )
+            _err.print(f"code: {terminal_safe(wrote, one_line=True)}", markup=False)
         u = result.usage
         _err.print(
             f"usage: {u.calls} calls, {u.prompt_tokens} prompt + {u.completion_tokens} completion tokens, "
