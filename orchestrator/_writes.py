@@ -67,10 +67,17 @@ def files_section(ws: Workspace | None, done: TurnChanges, deliverable: str) -> 
     refused = [r for r in mine if r["status"] == "refused"]
     if refused:
         lines += ["", "### Refused changes", ""]
-        lines += [f"- `{r['path'][:200]}` ({r['action']}): {r['reason']}" for r in refused[:_SHOWN_REFUSALS]]
+        lines += [
+            f"- `{_shown(r['path'])}` ({r['action']}): {r['reason']}" for r in refused[:_SHOWN_REFUSALS]
+        ]
         if len(refused) > _SHOWN_REFUSALS:
             lines.append(f"- ... and {len(refused) - _SHOWN_REFUSALS} more (see manifest.json)")
     return "\n".join(lines) + "\n"
+
+
+def _shown(path: str) -> str:
+    """A refused path as markdown can show it: escapes for control characters, no backticks, short."""
+    return path.encode("unicode_escape").decode("ascii")[:200].replace("`", "'")
 
 
 def refresh_snapshot(ctx: RunContext) -> None:

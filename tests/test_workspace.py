@@ -362,3 +362,12 @@ def test_each_writing_turn_reports_its_commit_as_an_event(repo: Path) -> None:
     result = Orchestrator(provider=writing_provider()).run(TASK, repo, phases="build", on_event=events.append)
     committed = {e.agent: e.data["commit"] for e in events if e.kind == "files_committed"}
     assert committed == {a.id: a.commit for a in result.phase("build").agents}
+
+
+def test_a_refused_path_cannot_break_the_deliverables_markdown(repo: Path) -> None:
+    bad = "src/x`\n# injected heading.py"
+    extra = {"backend-python": [{"path": bad, "action": "write", "content": "x = 1\n"}]}
+    result = _run(repo, writing_provider(extra), phases="build")
+    agent = next(a for a in result.phase("build").agents if a.id == "backend-python")
+    text = (Path(result.run_dir) / agent.deliverables[0].path).read_text()
+    assert "\n# injected heading" not in text and "src/x'\\n# injected heading.py" in text

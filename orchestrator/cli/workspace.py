@@ -46,7 +46,8 @@ def diff(
     text = asyncio.run(runner.diff(run_id, project_dir))
     if not text:
         _nothing(f"run {run_id} wrote no code: nothing to show")
-    sys.stdout.write(text)
+    # A terminal gets control characters a model wrote as escapes; a pipe (`| git apply`) gets the bytes.
+    sys.stdout.write(terminal_safe(text) if sys.stdout.isatty() else text)
     sys.stdout.flush()
 
 
