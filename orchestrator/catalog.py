@@ -52,6 +52,22 @@ _GROUP_TAILS = frozenset(
 _EVERYONE = frozenset({"", "everyone", "everybody", "all"})
 
 
+Origin = Literal["user", "builtin"]
+"""Where a card came from: a user folder (`--agents-dir`, `PHASEGRAPH_AGENTS_DIRS`, the
+project's `agents/`) or the built-in catalogue."""
+
+
+def card_origin(card: AgentCard) -> Origin:
+    """`builtin` for a card read from the built-in folder, else `user`."""
+    if not card.source or card.source.startswith("<"):
+        return "user"
+    try:
+        inside = Path(card.source).resolve().is_relative_to(builtin_dir("agents").resolve())
+    except OSError:
+        inside = False
+    return "builtin" if inside else "user"
+
+
 class LintProblem(BaseModel):
     """One thing wrong with a card or the catalogue, at a file and line."""
 
