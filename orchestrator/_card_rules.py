@@ -14,6 +14,11 @@ from orchestrator._terms import content_words, term
 from orchestrator._weights import Weights
 from orchestrator.cards import AgentCard
 
+_PARENS = re.compile(r"\([^)]*\)")
+_SKILL_WORDS = 3
+"""A skill item of two to this many words is a name (`Active Record`), not a sentence; a single
+word (`Combine`, `Transitions`) is too often an ordinary word, so it stays an implied word."""
+
 PROJECT_TRIGGERS: dict[str, str] = {
     "file_patterns": "file",
     "files": "file",
@@ -85,10 +90,16 @@ def compile_card(card: AgentCard, weights: Weights) -> CardRules:
 
 
 def _stated(card: AgentCard, tech: list[tuple[str, ...]], weights: Weights) -> list[Term]:
-    """For a card without task triggers: the technologies it names (`laravel`) and the words
-    of its use clauses (`coverage`), matched like keywords at their own weights. The use
-    words' points are divided by their df when the router is built."""
-    terms = [Term(words, "stated", "stated:tech", " ".join(words), weights.stated_tech) for words in tech]
+    """For a card without task triggers: the technologies it names (`laravel`), its short
+    skill items (`active record`) and the words of its use clauses (`coverage`), matched
+    like keywords at their own weights. The use words' points are divided by their df when
+    the router is built."""
+    names = list(dict.fromkeys([*tech, *_leading_names(card)]))
+    terms = [Term(words, "stated", "stated:tech", " ".join(words), weights.stated_tech) for words in names]
+    for skill in card.skills:
+        words = term(_PARENS.sub("", skill))
+        if 1 < len(words) <= _SKILL_WORDS and words not in tech:
+            terms.append(Term(words, "stated", "stated:skill", " ".join(words), weights.stated_skill))
     named = {word for words in tech for word in words}
     for word in dict.fromkeys(content_words(" ".join(card.uses))):
         if word not in named:
@@ -114,6 +125,18 @@ def _implied(card: AgentCard, weights: Weights) -> dict[str, tuple[str, float]]:
             if word not in implied or implied[word][1] < points:
                 implied[word] = (source, points)
     return implied
+
+
+def _leading_names(card: AgentCard) -> list[tuple[str, ...]]:
+    """The leading proper name of a multi-word technology: `Slack Web API` -> `slack`,
+    `Apache Airflow` -> `apache` (a capitalised first word that is not a stop word)."""
+    found: list[tuple[str, ...]] = []
+    for item in card.tech_stack:
+        for part in re.split(r",|\s[+&/]\s|\sand\s", item):
+            words = part.split()
+            if len(words) > 1 and words[0][:1].isupper() and content_words(words[0]) == list(term(words[0])):
+                found.append(term(words[0]))
+    return found
 
 
 def _tech_names(card: AgentCard) -> list[tuple[str, ...]]:

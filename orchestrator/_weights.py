@@ -42,7 +42,10 @@ class Weights:
     stated_tech: float = 6.0
     """A card without task triggers: a technology its Tech Stack names (`laravel`). Less than a
     tech keyword the author wrote and corroborated (8), more than a generic keyword (5)."""
-    stated_use: float = 3.0
+    stated_skill: float = 4.0
+    """A card without task triggers: a competency item of at most three words (`Active Record`),
+    matched as a phrase; a claimed skill, less than a technology name."""
+    stated_use: float = 2.0
     """A card without task triggers: a word of its "Use for ..." clauses or "When to Use"
     section; multiplied by 1/df over the cards that state it."""
     primary_floor: float = 3.0

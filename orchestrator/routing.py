@@ -174,7 +174,7 @@ class Router:
             )
             for card in serving
         ]
-        candidates.sort(key=_rank)
+        candidates.sort(key=self._rank)
         for candidate in candidates:
             candidate.default_deliverables = not own_deliverables(candidate_card(self, candidate), phase)
         understood = bool(candidates) and (
@@ -264,6 +264,13 @@ class Router:
             if candidate.score >= self.weights.optional:
                 return True
         return False
+
+    def _rank(self, candidate: Candidate) -> tuple[bool, float, bool, float, str]:
+        """User cards with the floor's evidence first; then score, user before built-in, priority, id."""
+        priority = -candidate.priority if candidate.priority is not None else math.inf
+        user = candidate.origin == "user"
+        leads = user and candidate.score >= self.weights.primary_floor
+        return (not leads, -candidate.score, not user, priority, candidate.id)
 
     def _tier(self, score: float) -> Tier:
         if score >= self.weights.secondary:
@@ -457,11 +464,6 @@ def _no_primary(route: Route, phase: PhaseSpec) -> str:
 
 def _by_points(match: _Match) -> float:
     return -match.points
-
-
-def _rank(candidate: Candidate) -> tuple[float, int, float, str]:
-    priority = -candidate.priority if candidate.priority is not None else math.inf
-    return (-candidate.score, candidate.origin != "user", priority, candidate.id)
 
 
 def candidate_card(router: Router, candidate: Candidate) -> AgentCard:
