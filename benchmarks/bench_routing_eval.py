@@ -114,11 +114,23 @@ def report(results: list[CatalogueResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
+TITLE = "## Routing evaluation: the cards people bring"
+INTRO = """`.venv/bin/python -m benchmarks.bench_routing_eval` (cases and catalogues in
+`benchmarks/routing_eval/`; `tests/test_routing_user_cards.py` runs it as a quality gate, >= 90%
+top-1 per catalogue). Three catalogues mimic the card family's three generations, each loaded as
+`--agents-dir` on top of the built-in cards, empty project: `gen1_seed` (seed-like cards, no
+Triggers, no deliverables: Primary Skills bullets, a fenced YAML Tech Stack, one `**Keywords:**`
+line), `gen2_toon` (toon lists and tables; one `**Phase 9 (Share) / Phase 10 (Deployment):**`
+line), `gen3_frontmatter` (`name`/`description`/`tools` front matter with "Use for ..." clauses and
+a "When to Use" section); `builtin` is the built-ins alone. Each user catalogue has 20 cases for
+its own cards and 3 whose answer is a built-in. docs/routing.md says which rule fixed what."""
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
-    text = report(evaluate())
+    text = f"{TITLE}\n\n{INTRO}\n\n{report(evaluate())}"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     print(text, end="")
