@@ -304,6 +304,7 @@ def _agent_result(out: AgentOutput, records: Sequence[UsageRecord]) -> AgentResu
         id=out["agent"],
         role=out["role"],
         handed_off_by=out["handed_off_by"],
+        by=out.get("decided_by"),
         brief=out["brief"],
         deliverables=[
             Deliverable(name=name, path=out["paths"][name], chars=len(text), repaired=name in out["repaired"])

@@ -34,7 +34,7 @@ from orchestrator.prompts import (
 from orchestrator.providers.base import Message, ModelRequest, Provider
 from orchestrator.routing import Router
 from orchestrator.settings import Settings
-from orchestrator.state import AgentOutput, Candidates, HandoffRequest, Role, RunState
+from orchestrator.state import AgentOutput, Candidates, HandoffBy, HandoffRequest, Role, RunState
 from orchestrator.usage import UsageLedger
 
 _MAX_FILE_CHARS = 6_000
@@ -194,6 +194,8 @@ class Assignment:
     depth: int
     seq: str
     chain: list[str]
+    decided_by: HandoffBy | None = None
+    """For a collaborator: `model` (an answer asked for it) or `plan` (a required handoff)."""
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,8 @@ async def work(ctx: RunContext, turn: Turn) -> TurnResult:
         repaired=[],
         handoff_targets=list(spec.handoff_targets),
     )
+    if job.decided_by is not None:
+        record["decided_by"] = job.decided_by
     requests = _requests(phase.key, card.id, job, spec.handoffs(output), texts)
     return TurnResult(key=f"{phase.key}/{card.id}", output=record, requests=requests)
 
@@ -273,6 +277,7 @@ def _requests(
             by=by,
             depth=job.depth + 1,
             chain=[*job.chain, by],
+            decided_by="model",
         )
     return out
 
