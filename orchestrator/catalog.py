@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from orchestrator._log import get_logger
 from orchestrator._resources import builtin_dir
+from orchestrator._roles import card_roles
 from orchestrator.cards import (
     AgentCard,
     is_card_file,
@@ -390,7 +391,15 @@ class Catalog:
                 continue
             problems.append(_warning(card, line or 1, message))
         if not card.deliverables:
-            problems.append(_warning(card, id_line, "no deliverables: no phase can choose this agent"))
+            roles = ", ".join(card_roles(card))
+            problems.append(
+                _warning(
+                    card,
+                    id_line,
+                    f"no deliverables: serves only the phases its role ({roles}) fits, "
+                    "with their default deliverables",
+                )
+            )
         elif phase_labels and not any(card.serves(label) for label in phase_labels):
             problems.append(
                 _warning(
