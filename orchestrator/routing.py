@@ -152,7 +152,7 @@ class Router:
             self._project_score[card_id] = round(sum(r.points for r in self._project[card_id]), 2)
         # When the project alone gives some card enough points, every task counts as understood.
         self._project_alone = any(score >= weights.optional for score in self._project_score.values())
-        self._serving: dict[tuple[str, ...], list[AgentCard]] = {}
+        self._serving: dict[tuple[str, ...], list[tuple[AgentCard, bool]]] = {}
         self._affinity: dict[str, dict[str, list[_Match]]] = {}
 
     def route(self, task: str, phase: PhaseSpec) -> Route:
@@ -171,12 +171,11 @@ class Router:
                 term_hits.get(card.id, []),
                 implied_hits.get(card.id, []),
                 affinity.get(card.id, []),
+                default,
             )
-            for card in serving
+            for card, default in serving
         ]
         candidates.sort(key=self._rank)
-        for candidate in candidates:
-            candidate.default_deliverables = not own_deliverables(candidate_card(self, candidate), phase)
         understood = bool(candidates) and (
             candidates[0].score >= self.weights.optional
             or self._understood(task, tokens, named, term_hits, implied_hits)
@@ -235,10 +234,15 @@ class Router:
             }
         return self._affinity[phase.key]
 
-    def _serving_cards(self, phase: PhaseSpec) -> list[AgentCard]:
-        key = tuple(phase.collects)
+    def _serving_cards(self, phase: PhaseSpec) -> list[tuple[AgentCard, bool]]:
+        """The cards serving the phase, each with True when it serves with the phase's defaults."""
+        key = (phase.key, *phase.collects)
         if key not in self._serving:
-            self._serving[key] = [card for card in self.catalog.cards.values() if serves(card, phase)]
+            self._serving[key] = [
+                (card, not own_deliverables(card, phase))
+                for card in self.catalog.cards.values()
+                if serves(card, phase)
+            ]
         return self._serving[key]
 
     def _understood(
@@ -308,6 +312,7 @@ class Router:
         term_hits: list[tuple[Term, int, int]],
         implied_hits: list[tuple[str, str, float, int]],
         affinity: Sequence[_Match] = (),
+        default: bool = False,
     ) -> Candidate:
         mention = named.get(card.id.lower())
         project = self._project[card.id]
@@ -322,6 +327,7 @@ class Router:
                     tier="none",
                     reasons=reasons,
                     origin=self._origin[card.id],
+                    default_deliverables=default,
                 )
             return Candidate(
                 id=card.id,
@@ -330,6 +336,7 @@ class Router:
                 tier="none",
                 reasons=list(project),
                 origin=self._origin[card.id],
+                default_deliverables=default,
             )
         matches: list[_Match] = []
         used: set[int] = set()
@@ -364,6 +371,7 @@ class Router:
             tier="none",
             reasons=reasons,
             origin=self._origin[card.id],
+            default_deliverables=default,
         )
 
     def _decay(self, matches: list[_Match]) -> list[Reason]:
@@ -464,11 +472,6 @@ def _no_primary(route: Route, phase: PhaseSpec) -> str:
 
 def _by_points(match: _Match) -> float:
     return -match.points
-
-
-def candidate_card(router: Router, candidate: Candidate) -> AgentCard:
-    """The card behind a candidate."""
-    return router.catalog.cards[candidate.id]
 
 
 def _divide_use_terms(rules: Mapping[str, CardRules]) -> None:
