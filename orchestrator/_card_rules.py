@@ -12,8 +12,10 @@ from typing import Literal
 
 from orchestrator._terms import content_words, term
 from orchestrator._weights import Weights
-from orchestrator.cards import AgentCard
+from orchestrator.cards import GENERIC_TECH, AgentCard
 
+_NOT_NAMES = GENERIC_TECH | {"apache", "google", "microsoft", "amazon", "open", "the", "new", "my"}
+"""First words that do not name a technology on their own."""
 _PARENS = re.compile(r"\([^)]*\)")
 _SKILL_WORDS = 3
 """A skill item of two to this many words is a name (`Active Record`), not a sentence; a single
@@ -129,12 +131,15 @@ def _implied(card: AgentCard, weights: Weights) -> dict[str, tuple[str, float]]:
 
 def _leading_names(card: AgentCard) -> list[tuple[str, ...]]:
     """The leading proper name of a multi-word technology: `Slack Web API` -> `slack`,
-    `Apache Airflow` -> `apache` (a capitalised first word that is not a stop word)."""
+    `Swift Package Manager` -> `swift`; a capitalised first word that is not a stop word, a
+    generic word (`Core Data`) or a vendor (`Apache Airflow`: the vendor names many products)."""
     found: list[tuple[str, ...]] = []
     for item in card.tech_stack:
         for part in re.split(r",|\s[+&/]\s|\sand\s", item):
             words = part.split()
-            if len(words) > 1 and words[0][:1].isupper() and content_words(words[0]) == list(term(words[0])):
+            if len(words) < 2 or not words[0][:1].isupper() or words[0].lower() in _NOT_NAMES:
+                continue
+            if content_words(words[0]) == list(term(words[0])):
                 found.append(term(words[0]))
     return found
 

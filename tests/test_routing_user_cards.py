@@ -169,3 +169,23 @@ def test_the_same_inputs_give_the_same_route_byte_for_byte(tmp_path: Path) -> No
     first = Router(Catalog.load([GEN1]), EMPTY).route(task, FULL.phase("build"))
     again = Router(Catalog.load([tmp_path / "cards"]), EMPTY).route(task, FULL.phase("build"))
     assert first.model_dump_json() == again.model_dump_json()
+
+
+@pytest.mark.parametrize(
+    ("task", "stated"),
+    [
+        ("Post the summary to Slack", {"slack"}),
+        ("Add a Swift package", {"swift"}),
+        ("Refactor the core module", set()),
+        ("Upgrade the Apache config", set()),
+        ("Call the Slack Web API", {"slack web api"}),
+    ],
+)
+def test_a_multi_word_technology_also_matches_its_leading_name(task: str, stated: set[str]) -> None:
+    mine = AgentCard(
+        id="mine",
+        name="Mine",
+        tech_stack=["Slack Web API", "Swift Package Manager", "Core Data", "Apache Airflow"],
+    )
+    route = Router(Catalog([mine]), EMPTY).route(task, FULL.phase("build"))
+    assert {r.pattern for r in route.candidates[0].reasons if r.trigger == "stated:tech"} == stated
