@@ -94,15 +94,14 @@ def test_a_user_card_wins_a_tie_against_a_builtin_whatever_its_priority(tmp_path
         "**Priority:** 90", "**Priority:** 1"
     )
     (tmp_path / "my-python.md").write_text(mine.replace("# Agent: Backend Python Developer", "# Agent: Mine"))
-    route = Router(Catalog.load([tmp_path]), EMPTY).route("Add a FastAPI endpoint", FULL.phase("build"))
-    first, second = route.candidates[:2]
-    assert (first.id, first.origin, second.id, second.origin) == (
-        "my-python",
-        "user",
-        "backend-python",
-        "builtin",
-    )
-    assert first.score == second.score
+    router = Router(Catalog.load([tmp_path]), EMPTY)
+    below = router.route("Tidy the serializers", FULL.phase("build"))
+    first, second = below.candidates[:2]
+    assert (first.id, first.origin) == ("my-python", "user")
+    assert (second.id, second.origin) == ("backend-python", "builtin")
+    assert first.score == second.score < 3
+    above = router.route("Add a FastAPI endpoint", FULL.phase("build"))
+    assert [c.id for c in above.candidates[:2]] == ["my-python", "backend-python"]
 
 
 def test_without_builtins_the_users_catalogue_serves_alone() -> None:
