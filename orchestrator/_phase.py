@@ -165,13 +165,15 @@ class PhaseNodes:
                 {**req, "phase": self.key, "task": state["task"], "seq": seq, "route": {"candidates": mine}}
             )
             brief = req["brief"][:120]
+            planned_by = req.get("decided_by") == "plan"
             emit(
                 "handoff",
                 ctx.run_id,
                 self.key,
                 req["by"],
-                f"{req['by']} -> {req['to']}: {brief}",
+                f"{req['by']} -> {req['to']}{' (required by the plan)' if planned_by else ''}: {brief}",
                 to=req["to"],
+                by=req.get("decided_by", "model"),
             )
             order += 1
         update: RunUpdate = {"dispatched": marks, "batch": {self.key: batch}}
