@@ -67,8 +67,16 @@ def test_competency_items_become_skills(body: str, skills: list[str]) -> None:
         ),
         ("## Tech Stack\n\n```toon\ntech_stack[2]: SvelteKit, Svelte 5\n```\n", ["SvelteKit", "Svelte"]),
         ("## Tech Stack\n\n```python\nimport django\nx: int = 1\n```\n", []),
+        ("## Tech Stack\n\n```\napp -> api -> db\n```\n", []),
     ],
-    ids=["fenced-yaml", "fenced-toml", "table-technology-column", "toon-list", "code-is-not-a-stack"],
+    ids=[
+        "fenced-yaml",
+        "fenced-toml",
+        "table-technology-column",
+        "toon-list",
+        "code-is-not-a-stack",
+        "a-diagram-is-not-a-stack",
+    ],
 )
 def test_tech_stack_values_are_read_with_versions_dropped(body: str, tech: list[str]) -> None:
     assert parse_card(seed(body)).tech_stack == tech

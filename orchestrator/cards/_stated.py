@@ -78,7 +78,8 @@ def stated_tech(body: Body, section: Section | None) -> list[str]:
         if not section.start <= start < section.end:
             continue
         data = _config_block(body.lines[start + 1 : end], info)
-        found.extend(tech_names(_values(data)))
+        if isinstance(data, dict | list):  # a lone scalar is prose or a diagram, not a stack
+            found.extend(tech_names(_values(data)))
     found.extend(tech_names(_table_column(body, section, _TECH_COLUMNS)))
     return _unique(found)
 
