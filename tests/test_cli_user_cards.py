@@ -74,3 +74,11 @@ def test_agents_show_text_names_the_role_of_a_card_without_deliverables(run_cli:
     assert code == 0
     assert "lists no deliverables; role: notify" in out
     assert "9 share: the phase's defaults: Release notes" in out
+
+
+def test_plan_text_marks_the_required_collaborators(run_cli: Any) -> None:
+    task = "Add JWT auth to the FastAPI notes service with a PostgreSQL migration and a security threat model"
+    project = str(Path(__file__).resolve().parent.parent / "examples" / "fastapi-service")
+    code, out, _ = run_cli("plan", task, "--project-dir", project)
+    assert code == 0
+    assert out.count("collaborator (required)") == 6
