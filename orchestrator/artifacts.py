@@ -120,10 +120,13 @@ def read_deliverable(path: Path) -> str:
 
 
 def write_manifest(run_dir: Path, result: RunResult) -> None:
-    """Write `manifest.json` and `report.md` beside the deliverables."""
+    """Write `manifest.json`, `report.md` and `report.html` beside the deliverables."""
+    from orchestrator.report_html import REPORT_HTML, render_manifest
+
     data = result.model_dump(mode="json", exclude={"run_dir"})
     atomic_write(run_dir / MANIFEST, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     atomic_write(run_dir / REPORT, render_report(result))
+    atomic_write(run_dir / REPORT_HTML, render_manifest(data, run_dir))
 
 
 def read_manifest(run_dir: Path) -> RunResult:
@@ -209,10 +212,22 @@ def render_report(result: RunResult) -> str:
         f"- **Usage:** {u.calls} calls, {u.prompt_tokens} prompt / {u.completion_tokens} completion / "
         f"{u.cached_tokens} cached tokens, ${u.cost_usd:.4f}",
         "",
+        *_mermaid_section(result),
     ]
     for phase in result.phases:
         lines.append(render_phase_markdown(phase))
     return "\n".join(lines)
+
+
+def _mermaid_section(result: RunResult) -> list[str]:
+    """The handoff graph as a Mermaid block (GitHub, GitLab and JupyterLab draw it); `report.html`
+    has the same graph as SVG."""
+    from orchestrator._handoff_graph import build_graph, mermaid
+
+    graph = build_graph(result.model_dump(mode="json", include={"phases"}))
+    if not graph.clusters:
+        return []
+    return ["## Handoffs", "", "```mermaid", mermaid(graph), "```", ""]
 
 
 def find_run_dir(out_dir: Path, run_id: str) -> Path:
