@@ -261,6 +261,12 @@ class Orchestrator:
         """A run as its checkpoint has it now."""
         return await self._runner(None).show(run_id, Path(project_dir))
 
+    async def areport_html(self, run_id: str, project_dir: PathLike = ".") -> str:
+        """The run's `report.html` page as it stands now (graph, timeline, spending, deliverables)."""
+        from orchestrator.report_html import render_html
+
+        return render_html(await self.ashow(run_id, project_dir))
+
     async def aruns(self, project_dir: PathLike = ".") -> list[dict[str, Any]]:
         """Every run in the checkpointer, newest first: run_id, task, status, phases, pipeline, updated."""
         return await self._runner(None).list(Path(project_dir))
@@ -386,6 +392,10 @@ class Orchestrator:
     def show(self, run_id: str, project_dir: PathLike = ".") -> RunResult:
         """`ashow`, synchronously."""
         return run_sync(self.ashow(run_id, project_dir))
+
+    def report_html(self, run_id: str, project_dir: PathLike = ".") -> str:
+        """`areport_html`, synchronously: one self-contained HTML page, to save or display."""
+        return run_sync(self.areport_html(run_id, project_dir))
 
     def runs(self, project_dir: PathLike = ".") -> list[dict[str, Any]]:
         """`aruns`, synchronously."""

@@ -52,9 +52,27 @@ def markdown_html(text: str) -> Markup:
 
 
 def render_html(result: RunResult) -> str:
-    """The whole page for `result`, deliverables read from its run folder."""
+    """The whole page for `result`, deliverables read from its run folder.
+
+    A run read back from its checkpoint (`runs show`) does not know the budget its last
+    command ran under; the `manifest.json` that command wrote does, so it is taken from there.
+    """
     manifest = result.model_dump(mode="json")
-    return render_manifest(manifest, Path(result.run_dir) if result.run_dir else None)
+    run_dir = Path(result.run_dir) if result.run_dir else None
+    if manifest.get("budget") is None and run_dir is not None:
+        manifest["budget"] = _recorded_budget(run_dir)
+    return render_manifest(manifest, run_dir)
+
+
+def _recorded_budget(run_dir: Path) -> dict[str, Any] | None:
+    from orchestrator.artifacts import read_manifest
+    from orchestrator.errors import NotFound
+
+    try:
+        budget = read_manifest(run_dir).budget
+    except NotFound:
+        return None
+    return budget.model_dump(mode="json") if budget is not None else None
 
 
 def render_fragment(result: RunResult) -> str:

@@ -374,11 +374,23 @@ def runs_show(
     project_dir: ProjectDirOption = Path("."),
     checkpoint_url: CheckpointOption = None,
     as_json: JsonOption = False,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Write the run's report as one self-contained HTML file.")
+    ] = None,
 ) -> None:
     """A run's manifest, from its checkpoint."""
-    from orchestrator.artifacts import render_report
+    from orchestrator.artifacts import atomic_write, check_file_writable, render_report
 
+    if html is not None:
+        check_file_writable(html, "--html")
     result = asyncio.run(Runner(_settings(checkpoint_url=checkpoint_url)).show(run_id, project_dir))
+    if html is not None:
+        from orchestrator.report_html import render_html
+
+        atomic_write(html, render_html(result))
+        if not as_json:
+            print(f"report: {html}")
+            return
     if as_json:
         print_json(result.model_dump(mode="json"))
     else:
