@@ -169,7 +169,7 @@ class Session:
                 if mode == "custom":
                     self._event(Event.model_validate(chunk))
                 elif isinstance(chunk, dict) and any(is_node(str(k), NodeKind.GATE) for k in chunk):
-                    write_manifest(self.run_dir, await self.result())
+                    write_manifest(self.run_dir, await self.result(), html=False)
         except PhasegraphError as exc:
             error = exc
         except GraphRecursionError:

@@ -119,14 +119,16 @@ def read_deliverable(path: Path) -> str:
     return body.lstrip("\n").rstrip("\n") if sep else text
 
 
-def write_manifest(run_dir: Path, result: RunResult) -> None:
-    """Write `manifest.json`, `report.md` and `report.html` beside the deliverables."""
-    from orchestrator.report_html import REPORT_HTML, render_manifest
-
+def write_manifest(run_dir: Path, result: RunResult, *, html: bool = True) -> None:
+    """Write `manifest.json` and `report.md` beside the deliverables, and `report.html` unless
+    `html` is False (a gate's interim manifest: the page is drawn once, when the command ends)."""
     data = result.model_dump(mode="json", exclude={"run_dir"})
     atomic_write(run_dir / MANIFEST, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     atomic_write(run_dir / REPORT, render_report(result))
-    atomic_write(run_dir / REPORT_HTML, render_manifest(data, run_dir))
+    if html:
+        from orchestrator.report_html import REPORT_HTML, render_manifest
+
+        atomic_write(run_dir / REPORT_HTML, render_manifest(data, run_dir))
 
 
 def read_manifest(run_dir: Path) -> RunResult:
