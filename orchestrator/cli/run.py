@@ -112,7 +112,13 @@ def _runner(
         from orchestrator.providers import make_provider
 
         provider = make_provider(settings, chat_model=_chat_model(chat_model), record_to=record)
-    return Runner(settings, provider=provider, on_event=None if quiet else ProgressDisplay())
+    if quiet:
+        return Runner(settings, provider=provider)
+    # Live only when both streams are a terminal: piped output gets plain lines, and log
+    # records are printed among them (as plain lines) unless a log format was asked for.
+    live = None if sys.stdout.isatty() else False
+    display = ProgressDisplay(live=live, divert_logs=settings.log_format == "auto")
+    return Runner(settings, provider=provider, on_event=display)
 
 
 def _run(coro: Coroutine[Any, Any, RunResult], runner: Runner) -> RunResult:
