@@ -4,8 +4,9 @@ Playwright drives Debian's `/usr/bin/chromium` (`executable_path`), so no browse
 downloaded (`playwright install` is never run). Every request the page makes is logged:
 a self-contained report makes exactly one, for its own `file://` URL.
 
-Also the `make screenshot` target: an offline run of the example project, whose report
-is photographed for the README:
+Also the `make screenshot` target: a run of the example project with the real OpenAI
+provider against the local fake server (benchmarks/fake_openai.py: latency, a few 429s to
+retry, gpt-4o-mini's prices), whose report is photographed for the README:
     python -m tests._browser docs/report.png
 """
 
@@ -73,8 +74,11 @@ _PROBE = """() => {
 }"""
 
 
-def look_at(report: Path, screenshot: Path | None = None, *, javascript: bool = True) -> Seen:
-    """Open `report` in headless Chromium, open every `<details>`, and probe the page."""
+def look_at(
+    report: Path, screenshot: Path | None = None, *, javascript: bool = True, height: int = 1000
+) -> Seen:
+    """Open `report` in headless Chromium (a `height`-pixel window, photographed at `screenshot`),
+    open every `<details>`, and probe the page."""
     from playwright.sync_api import sync_playwright
 
     seen = Seen()
@@ -82,7 +86,7 @@ def look_at(report: Path, screenshot: Path | None = None, *, javascript: bool = 
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         try:
             context = browser.new_context(
-                viewport={"width": 1100, "height": 1000}, java_script_enabled=javascript
+                viewport={"width": 1100, "height": height}, java_script_enabled=javascript
             )
             page = context.new_page()
             page.on("request", lambda request: seen.requests.append(request.url))
@@ -102,14 +106,26 @@ def look_at(report: Path, screenshot: Path | None = None, *, javascript: bool = 
 
 
 def demo_screenshot(target: Path) -> None:
-    """An offline run of the example project, its report photographed at `target`."""
+    """The example project's run against the fake server, its report photographed at `target`."""
+    from benchmarks.fake_openai import FakeOpenAI, FaultConfig
     from orchestrator import Orchestrator
+    from orchestrator.settings import load_settings
 
-    with tempfile.TemporaryDirectory() as tmp:
+    faults = FaultConfig(latency_ms=400, latency_jitter_ms=300, rate_429=0.15, retry_after_s=0.3, seed=5)
+    with tempfile.TemporaryDirectory() as tmp, FakeOpenAI(faults) as server:
         project = Path(tmp) / "fastapi-service"
         shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".phasegraph"))
-        result = Orchestrator(provider="offline").run(DEMO_TASK, project)
-        look_at(Path(result.run_dir) / "report.html", target)
+        settings = load_settings(
+            provider="openai",
+            model="fake-model",
+            openai_base_url=server.base_url,
+            openai_api_key="fake-key",
+            price_in=0.15,
+            price_out=0.60,
+            max_usd=0.05,
+        )
+        result = Orchestrator(settings=settings).run(DEMO_TASK, project)
+        look_at(Path(result.run_dir) / "report.html", target, height=900)
 
 
 if __name__ == "__main__":
