@@ -108,6 +108,7 @@ def _context(manifest: Mapping[str, Any], run_dir: Path | None) -> dict[str, Any
         "texts": _texts(manifest, run_dir),
         "markdown": markdown_html,
         "failures_first": _failures_first,
+        "failed_tests": _failed_tests,
         "change_stat": _change_stat,
     }
 
@@ -135,6 +136,11 @@ def _texts(manifest: Mapping[str, Any], run_dir: Path | None) -> dict[str, str]:
 def _failures_first(checks: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Checks with the failed, errored and timed-out ones first."""
     return sorted(checks, key=lambda c: c.get("status") == "passed")
+
+
+def _failed_tests(check: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The tests of a check that failed or errored (its JUnit `tests`), in the tool's order."""
+    return [t for t in check.get("tests") or [] if t.get("status") in ("failed", "error")]
 
 
 def _change_stat(changes: list[Mapping[str, Any]]) -> str:

@@ -139,9 +139,9 @@ def test_a_handoff_edge_shows_the_brief_and_who_planned_it() -> None:
 
 
 def test_workspace_changes_and_checks_are_shown_failures_first() -> None:
-    manifest = _manifest(
-        workspace={"path": "/w", "branch": "phasegraph/r1", "base": "a1", "head": "b2", "in_place": False}
-    )
+    files = [{"path": "app/auth.py", "added": 40, "removed": 2}]
+    workspace = {"path": "/w", "branch": "phasegraph/r1", "base": "a1", "head": "b2", "in_place": False}
+    manifest = _manifest(workspace={**workspace, "files": files})
     phase = manifest["phases"][0]
     phase["agents"][0]["changes"] = [
         {"path": "app/auth.py", "action": "write", "deliverable": "x", "status": "applied", "reason": ""},
@@ -162,15 +162,27 @@ def test_workspace_changes_and_checks_are_shown_failures_first() -> None:
         "skipped": 0,
         "duration_s": 1.0,
         "isolation": "none",
+        "tests": [],
+    }
+    failing = {
+        "id": "tests.test_auth::test_expired_token",
+        "name": "test_expired_token",
+        "status": "failed",
+        "message": "assert 200 == 401",
     }
     phase["checks"] = [
         {**check, "name": "lint", "status": "passed"},
-        {**check, "name": "pytest", "status": "failed", "failed": 2},
+        {**check, "name": "pytest", "status": "failed", "failed": 1, "tests": [failing]},
     ]
     page = render_manifest(manifest, None)
-    assert "phasegraph/r1" in page
+    assert "phasegraph/r1" in page and '<code>app/auth.py</code></td><td class="passed">+40</td>' in page
     assert "1 written, 0 deleted, 1 refused" in page
-    assert page.index(">pytest</td>") < page.index(">lint</td>")
+    assert (
+        page.index(">pytest</td>")
+        < page.index("tests.test_auth::test_expired_token")
+        < page.index(">lint</td>")
+    )
+    assert "assert 200 == 401" in page
 
 
 def test_a_manifest_without_workspace_or_checks_has_no_such_sections() -> None:
@@ -283,3 +295,16 @@ def test_notebook_pictures_show_graph_and_timeline(project: Path) -> None:
     for picture in (run._repr_html_(), run.result._repr_html_() if run.result else ""):
         assert "<svg" in picture and 'class="timeline"' in picture and "<!DOCTYPE" not in picture
     assert "```mermaid" in (run.result._repr_markdown_() if run.result else "")
+
+
+def test_a_long_task_is_cut_so_the_page_stays_small() -> None:
+    task = "Build the service\n" + "spec line with details\n" * 20_000
+    page = render_manifest(_manifest(task=task), None)
+    assert "<summary>Build the service …</summary>" in page
+    assert "manifest.json has the whole task" in page
+    assert len(page) < 60_000
+
+
+def test_a_run_that_has_not_started_still_draws() -> None:
+    picture = RunResult(run_id="r0", status="running", task="t", pipeline="default")._repr_html_()
+    assert "<svg" in picture and "No model call was recorded." in picture
