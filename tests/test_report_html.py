@@ -308,3 +308,12 @@ def test_a_long_task_is_cut_so_the_page_stays_small() -> None:
 def test_a_run_that_has_not_started_still_draws() -> None:
     picture = RunResult(run_id="r0", status="running", task="t", pipeline="default")._repr_html_()
     assert "<svg" in picture and "No model call was recorded." in picture
+
+
+def test_runs_show_html_draws_against_the_budget_the_run_had(
+    project: Path, run_cli: Any, tmp_path: Path
+) -> None:
+    result = Orchestrator(provider="offline", max_tokens=10_000_000).run(TASK, project, phases="design")
+    target = tmp_path / "page.html"
+    run_cli("runs", "show", result.run_id, "--project-dir", str(project), "--html", str(target))
+    assert "(of 10,000,000)" in target.read_text(encoding="utf-8")
