@@ -60,11 +60,6 @@ class HandoffGraph:
     clusters: list[Cluster] = field(default_factory=list)
     edges: list[Edge] = field(default_factory=list)
 
-    @property
-    def agents(self) -> list[str]:
-        """Every agent id in the graph, once, in order of appearance."""
-        return list(dict.fromkeys(n.agent for c in self.clusters for n in c.nodes))
-
 
 def safe_label(text: str, words: int = BRIEF_WORDS) -> str:
     """The first `words` words of model text, with anything but letters, digits and plain

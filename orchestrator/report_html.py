@@ -87,17 +87,18 @@ def render_manifest(manifest: Mapping[str, Any], run_dir: Path | None) -> str:
 
 
 def _context(manifest: Mapping[str, Any], run_dir: Path | None) -> dict[str, Any]:
+    """What the template draws from: the drawings are built here, every other value is escaped there."""
     graph = build_graph(manifest)
     svg, layout_note = graph_svg(graph)
     colours = phase_colours(manifest)
     rows = call_rows(manifest)
     budget = manifest.get("budget")
-    phase_usage = {f"{p.get('label')} · {p.get('key')}": p.get("usage") or {} for p in manifest["phases"]}
+    phases = manifest.get("phases") or []
+    phase_usage = {f"{p.get('label')} · {p.get('key')}": p.get("usage") or {} for p in phases}
     return {
         "m": manifest,
         "graph_svg": Markup(svg),
         "layout_note": layout_note,
-        "agents": graph.agents,
         "timeline_svg": Markup(timeline_svg(rows, colours)) if rows else None,
         "calls": rows,
         "untimed": any(not r.timed for r in rows),
