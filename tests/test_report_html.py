@@ -317,3 +317,10 @@ def test_runs_show_html_draws_against_the_budget_the_run_had(
     target = tmp_path / "page.html"
     run_cli("runs", "show", result.run_id, "--project-dir", str(project), "--html", str(target))
     assert "(of 10,000,000)" in target.read_text(encoding="utf-8")
+
+
+def test_a_manifest_from_before_the_timeline_loads_and_renders() -> None:
+    old = {k: v for k, v in _manifest().items() if k not in ("calls", "budget")}
+    result = RunResult.model_validate(old)
+    assert result.calls == [] and result.budget is None
+    assert "No model call was recorded." in render_html(result)
