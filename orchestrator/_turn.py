@@ -87,11 +87,17 @@ def emit(
 
 
 async def _ask(
-    ctx: RunContext, spec: OutputSpec, messages: list[Message], agent: str, phase: str
+    ctx: RunContext,
+    spec: OutputSpec,
+    messages: list[Message],
+    agent: str,
+    phase: str,
+    *,
+    repair: bool = False,
 ) -> BaseModel:
     """One model call through the meter: a journaled answer is reused, a new one is paid and recorded."""
     request = ModelRequest(
-        messages=messages, output_model=spec.model, agent=agent, phase=phase, run_id=ctx.run_id
+        messages=messages, output_model=spec.model, agent=agent, phase=phase, run_id=ctx.run_id, repair=repair
     )
     response = await ctx.provider.complete(request)
     if not response.journaled:
@@ -352,7 +358,7 @@ async def repair(
     ask_again = ctx.prompts.render(REPAIR_REQUEST, missing=gaps, others=others)
     system = system_prompt(ctx, card, phase, state["task"], state["routes"][phase.key])
     messages = [system, Message(role="user", content=user), Message(role="user", content=ask_again)]
-    output = await _ask(ctx, spec, messages, card.id, phase.key)
+    output = await _ask(ctx, spec, messages, card.id, phase.key, repair=True)
     fixed = {name: text for name, text in spec.deliverables(output).items() if name in gaps}
     done = TurnChanges(out.get("changes") or [], out.get("commit"))
     written = {
