@@ -371,3 +371,19 @@ def test_a_refused_path_cannot_break_the_deliverables_markdown(repo: Path) -> No
     agent = next(a for a in result.phase("build").agents if a.id == "backend-python")
     text = (Path(result.run_dir) / agent.deliverables[0].path).read_text()
     assert "\n# injected heading" not in text and "src/x'\\n# injected heading.py" in text
+
+
+def test_a_project_git_does_not_track_is_copied_and_its_repository_left_alone(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    outer = make_git_project(tmp_path / "outer", {".gitignore": "scratch/\n", "README.md": "# outer\n"})
+    project = make_plain_project(outer / "scratch" / "notes")
+    refs = git(outer, "show-ref")
+    result = _run(project, writing_provider(), phases="design,build")
+    ws = result.workspace
+    assert ws is not None and ws.head != ws.base
+    assert git(outer, "show-ref") == refs and git(outer, "worktree", "list").count("\n") == 1
+    code, _, err = run_cli("apply", result.run_id, "--project-dir", str(project))
+    assert code == 0, err
+    assert (project / "src" / "backend-python.py").read_text() == code_for("backend-python")
+    assert git(outer, "status", "--porcelain") == ""
