@@ -85,15 +85,17 @@ def commit_turn(
     agent: str,
     turn: str,
     run_id: str,
+    partial: frozenset[str] = frozenset(),
 ) -> TurnChanges:
     """Check, write and commit one turn's changes: the internal API a fix loop calls too.
 
     `turn` names the turn uniquely within the run (`build/backend-python/0`); with the
     digest of `changes` it finds a commit an earlier, interrupted attempt already made.
+    `partial` are project paths the turn was shown only the start of: a write would cut them.
     Agents' turns of one run commit one after the other (a lock per workspace).
     """
     with _lock(ws):
-        plan = review(ws, changes, limits)
+        plan = review(ws, changes, limits, partial)
         accepted = [c for c, r in zip(changes, plan, strict=True) if r["status"] == "applied"]
         if not accepted:
             return TurnChanges(plan, None)
@@ -132,7 +134,12 @@ def _stage(ws: Workspace, accepted: Sequence[Mapping[str, Any]]) -> None:
         git(ws.path, "rm", "-q", "--cached", "--ignore-unmatch", "--", *deleted)
 
 
-def review(ws: Workspace, changes: Sequence[Mapping[str, Any]], limits: ChangeLimits) -> list[ChangeRecord]:
+def review(
+    ws: Workspace,
+    changes: Sequence[Mapping[str, Any]],
+    limits: ChangeLimits,
+    partial: frozenset[str] = frozenset(),
+) -> list[ChangeRecord]:
     """One record per item, in order: `applied` for those that may be written, `refused` with why."""
     counts = Counter(_clean(str(c.get("path", ""))) for c in changes)
     records: list[ChangeRecord] = []
@@ -145,6 +152,13 @@ def review(ws: Workspace, changes: Sequence[Mapping[str, Any]], limits: ChangeLi
         size = 0
         if reason is None and counts[_clean(raw)] > 1:
             reason = f"the path is named {counts[_clean(raw)]} times in this turn; none of them was applied"
+        if (
+            reason is None
+            and action == "write"
+            and _clean(raw) in partial
+            and (ws.path / _clean(raw)).is_file()
+        ):
+            reason = "the turn saw only the start of this file; writing it whole would cut the rest"
         if reason is None and action == "write":
             reason, size = _content_problem(str(change.get("content", "")))
         if reason is None and files >= limits.max_files:
@@ -164,6 +178,11 @@ def review(ws: Workspace, changes: Sequence[Mapping[str, Any]], limits: ChangeLi
             )
         )
     return records
+
+
+def _cuts(ws: Workspace, path: str, partial: frozenset[str]) -> bool:
+    """Whether writing `path` whole would cut a file the turn was shown only the start of."""
+    return path in partial and (ws.path / path).is_file()
 
 
 def _clean(raw: str) -> str:

@@ -387,3 +387,33 @@ def test_a_project_git_does_not_track_is_copied_and_its_repository_left_alone(
     assert code == 0, err
     assert (project / "src" / "backend-python.py").read_text() == code_for("backend-python")
     assert git(outer, "status", "--porcelain") == ""
+
+
+def test_a_file_shown_only_in_part_is_not_rewritten_whole(repo: Path) -> None:
+    big = "".join(f"LINE_{i} = {i}\n" for i in range(2_000))
+    (repo / "app" / "big.py").write_text(big)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "a big module")
+    provider = writing_provider(
+        {"backend-python": [{"path": "app/big.py", "action": "write", "content": "x\n"}]}
+    )
+    prompts: list[str] = []
+    inner = provider.custom_output
+
+    def spy(request: Any) -> Any:
+        if request.phase == "build" and request.agent == "backend-python":
+            prompts.append(request.messages[-1].content)
+        return inner(request) if callable(inner) else None
+
+    provider.custom_output = spy
+    import asyncio
+
+    runner = Runner(load_settings(provider="offline"), provider=provider)
+    task = "Add JWT authentication; the settings live in app/big.py"
+    result = asyncio.run(runner.start(RunOptions(task=task, project_dir=repo, phases="build")))
+    assert "only its start is shown" in prompts[0]
+    agent = next(a for a in result.phase("build").agents if a.id == "backend-python")
+    refused = next(c for c in agent.changes if c.path == "app/big.py")
+    assert refused.status == "refused" and "only the start" in refused.reason
+    ws = result.workspace
+    assert ws is not None and (Path(ws.path) / "app" / "big.py").read_text() == big
