@@ -159,3 +159,30 @@ def test_an_existing_files_mode_is_kept(repo: Path) -> None:
     ws = create_workspace(repo, "r3")
     _commit(ws, [_write("run.sh", "#!/bin/sh\necho bye\n")])
     assert (ws.path / "run.sh").stat().st_mode & 0o111
+
+
+def test_git_runs_without_the_parents_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator._git import clean_env
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+    monkeypatch.setenv("PHASEGRAPH_CHECKPOINT_URL", "postgresql://u:pw@db/x")
+    env = clean_env("backend-python")
+    assert "sk-secret" not in env.values() and not any("pw@" in v for v in env.values())
+    assert env["GIT_AUTHOR_NAME"] == env["GIT_COMMITTER_NAME"] == "backend-python"
+
+
+def test_the_users_hooks_and_global_config_do_not_run_or_apply(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = tmp_path / "hook-ran"
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
+    hook.chmod(0o755)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text("[commit]\n\tgpgsign = true\n[user]\n\tname = Someone Else\n")
+    monkeypatch.setenv("HOME", str(home))
+    ws = create_workspace(repo, "r4")
+    done = _commit(ws, [GOOD])
+    assert done.commit is not None and not marker.exists()
+    assert git(ws.root, "log", "-1", "--format=%an", done.commit).strip() == "backend-python"

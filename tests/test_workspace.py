@@ -417,3 +417,26 @@ def test_a_file_shown_only_in_part_is_not_rewritten_whole(repo: Path) -> None:
     assert refused.status == "refused" and "only the start" in refused.reason
     ws = result.workspace
     assert ws is not None and (Path(ws.path) / "app" / "big.py").read_text() == big
+
+
+def test_in_place_with_uncommitted_changes_commits_them_first_on_the_new_branch(repo: Path) -> None:
+    (repo / "README.md").write_text("# notes, edited in the checkout\n")
+    result = _run(repo, writing_provider(), phases="design,build", in_place=True, include_uncommitted=True)
+    ws = result.workspace
+    assert ws is not None and ws.in_place
+    assert git(repo, "show", f"{ws.base}:README.md") == "# notes, edited in the checkout\n"
+    assert git(repo, "rev-parse", "main").strip() != ws.base
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_a_resumed_run_keeps_writing_on_the_same_branch(repo: Path) -> None:
+    import asyncio
+
+    runner = Runner(load_settings(provider="offline"), provider=writing_provider())
+    first = asyncio.run(runner.start(RunOptions(task=TASK, project_dir=repo, until="design")))
+    assert first.workspace is not None and first.workspace.head == first.workspace.base
+    done = asyncio.run(runner.resume(first.run_id, repo))
+    assert done.status == "completed", done.message
+    assert done.workspace is not None and done.workspace.branch == first.workspace.branch
+    authors = git(repo, "log", "--format=%an", f"{done.workspace.base}..{done.workspace.branch}").split()
+    assert sorted(authors) == sorted(a.id for a in done.phase("build").agents)
