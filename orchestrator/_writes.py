@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from orchestrator._git import git, run_git
-from orchestrator.changes import ChangeLimits, TurnChanges, commit_turn
+from orchestrator.changes import ChangeLimits, TurnChanges, action_of, commit_turn
 from orchestrator.prompts import data_block
 from orchestrator.state import ChangeRecord
 from orchestrator.workspace import Workspace, diff_stat, head, render_stat
@@ -50,7 +50,7 @@ def apply_turn(
 def _refused(change: dict[str, Any], reason: str) -> ChangeRecord:
     return ChangeRecord(
         path=str(change.get("path", "")),
-        action="delete" if change.get("action") == "delete" else "write",
+        action=action_of(change),
         deliverable=str(change.get("deliverable", "")),
         status="refused",
         reason=reason,
@@ -163,8 +163,8 @@ def named_files(files: Files, texts: Iterable[str]) -> list[str]:
 
 
 CUT_NOTE = (
-    "\n[... the file goes on: only its start is shown, so this turn cannot replace it whole; "
-    "a write to it is refused ...]"
+    "\n[... the file goes on: only its start is shown, so this turn cannot write it whole "
+    "(a write is refused); change it with `edit` ...]"
 )
 """Ends a file a writing turn sees only the start of (`changes.review` refuses writes to it)."""
 

@@ -440,3 +440,22 @@ def test_a_resumed_run_keeps_writing_on_the_same_branch(repo: Path) -> None:
     assert done.workspace is not None and done.workspace.branch == first.workspace.branch
     authors = git(repo, "log", "--format=%an", f"{done.workspace.base}..{done.workspace.branch}").split()
     assert sorted(authors) == sorted(a.id for a in done.phase("build").agents)
+
+
+def test_a_file_shown_only_in_part_can_still_be_edited(repo: Path) -> None:
+    big = "".join(f"LINE_{i} = {i}\n" for i in range(2_000))
+    (repo / "app" / "big.py").write_text(big)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "a big module")
+    edit = {"path": "app/big.py", "action": "edit", "content": "", "edits": [
+        {"search": "LINE_1999 = 1999\n", "replace": "LINE_1999 = 1999\nJWT_ALGORITHM = 'HS256'\n"}
+    ]}  # fmt: skip
+    import asyncio
+
+    runner = Runner(load_settings(provider="offline"), provider=writing_provider({"backend-python": [edit]}))
+    task = "Add JWT authentication; the settings live in app/big.py"
+    result = asyncio.run(runner.start(RunOptions(task=task, project_dir=repo, phases="build")))
+    ws = result.workspace
+    assert ws is not None
+    assert (Path(ws.path) / "app" / "big.py").read_text() == big + "JWT_ALGORITHM = 'HS256'\n"
+    assert (repo / "app" / "big.py").read_text() == big
