@@ -225,12 +225,17 @@ def reopen(ws: Workspace) -> None:
 
     A turn killed between writing its files and committing them leaves files no commit
     holds; they go (`reset --hard`, `clean`), and the turn, replayed from the journal,
-    writes them again. A workspace in the user's own checkout (`--in-place`) is not
-    cleaned: re-applying the journaled turn rewrites every file it touched.
+    writes them again. In the project's own checkout (`--in-place`) changes to tracked files
+    are stashed instead (`git stash list` shows them), in case someone edited files there
+    meanwhile, and untracked files stay (the run's own `--out` may be one); the replayed turn
+    writes its new files again, whole.
     """
     if not ws.root.is_dir():
         raise WorkspaceError(f"the run's workspace {ws.root} is gone; it cannot be resumed")
     if ws.in_place:
+        if git(ws.root, "status", "--porcelain", "--untracked-files=no").strip():
+            message = f"phasegraph: left uncommitted when run {ws.branch.removeprefix(BRANCH_PREFIX)} stopped"
+            git(ws.root, "stash", "push", "-q", "-m", message, identity=BOT)
         return
     git(ws.root, "reset", "-q", "--hard", f"refs/heads/{ws.branch}")
     git(ws.root, "clean", "-q", "-f", "-d")

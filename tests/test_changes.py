@@ -252,3 +252,26 @@ def test_a_replayed_edit_finds_its_commit_and_reports_it_applied(ws: Workspace) 
     first = _commit(ws, [change])
     again = _commit(ws, [change])
     assert again.commit == first.commit and again.records[0]["status"] == "applied"
+
+
+def test_reopening_an_in_place_workspace_stashes_what_a_killed_turn_left(repo: Path) -> None:
+    from orchestrator.workspace import reopen
+
+    ws = create_workspace(repo, "r6", in_place=True)
+    (repo / "app" / "main.py").write_text("half a turn\n")
+    (repo / "out").mkdir()
+    (repo / "out" / "manifest.json").write_text("{}\n")
+    reopen(ws)
+    assert (repo / "app" / "main.py").read_text().startswith("from fastapi")
+    assert "left uncommitted when run r6 stopped" in git(repo, "stash", "list")
+    assert (repo / "out" / "manifest.json").is_file()
+
+
+def test_reopening_a_workspace_drops_what_a_killed_turn_left(ws: Workspace) -> None:
+    from orchestrator.workspace import reopen
+
+    (ws.path / "app" / "main.py").write_text("half a turn\n")
+    (ws.path / "new.py").write_text("x\n")
+    reopen(ws)
+    assert (ws.path / "app" / "main.py").read_text().startswith("from fastapi")
+    assert not (ws.path / "new.py").exists()
