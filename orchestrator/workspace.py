@@ -146,7 +146,8 @@ def dirty_files(project_dir: Path) -> list[str]:
         if len(entry) < 4:
             continue
         files.append(entry[3:])
-        if entry[0] in "RC":  # a rename's source follows it
+        if entry[0] in "RC" and i < len(entries):  # a rename's (or copy's) source follows it
+            files.append(entries[i])
             i += 1
     return sorted(dict.fromkeys(files))
 

@@ -459,3 +459,12 @@ def test_a_file_shown_only_in_part_can_still_be_edited(repo: Path) -> None:
     assert ws is not None
     assert (Path(ws.path) / "app" / "big.py").read_text() == big + "JWT_ALGORITHM = 'HS256'\n"
     assert (repo / "app" / "big.py").read_text() == big
+
+
+def test_include_uncommitted_carries_a_rename_over_whole(repo: Path) -> None:
+    git(repo, "mv", "README.md", "NOTES.md")
+    result = _run(repo, writing_provider(), phases="design,build", include_uncommitted=True)
+    ws = result.workspace
+    assert ws is not None
+    names = git(repo, "ls-tree", "--name-only", ws.base).split()
+    assert "NOTES.md" in names and "README.md" not in names
