@@ -52,6 +52,7 @@ PRESENTED = (
 OTHERS = (
     ("cards", "bench_cards", []),
     ("routing", "bench_routing", []),
+    ("routing_eval", "bench_routing_eval", []),
 )
 """Benchmarks owned by other modules: (name, module, extra arguments); run as child processes."""
 
