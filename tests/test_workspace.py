@@ -468,3 +468,15 @@ def test_include_uncommitted_carries_a_rename_over_whole(repo: Path) -> None:
     assert ws is not None
     names = git(repo, "ls-tree", "--name-only", ws.base).split()
     assert "NOTES.md" in names and "README.md" not in names
+
+
+def test_resuming_a_run_whose_workspace_is_gone_is_one_line_and_exit_2(repo: Path, run_cli: Any) -> None:
+    import asyncio
+    import shutil
+
+    runner = Runner(load_settings(provider="offline"), provider=writing_provider())
+    first = asyncio.run(runner.start(RunOptions(task=TASK, project_dir=repo, until="design")))
+    assert first.workspace is not None
+    shutil.rmtree(first.workspace.path)
+    code, _, err = run_cli("resume", first.run_id, "--project-dir", str(repo), "-q")
+    assert code == 2 and "is gone" in err and len(err.strip().splitlines()) == 1
