@@ -514,6 +514,10 @@ async def open_session(
             values = await checkpoint_values(pers, run_id)
             config = StoredConfig.from_state(values, run_id)
             provider, limits = _provider(runner, config, stack)
+            if config.workspace is not None:  # nothing a killed turn left uncommitted stays
+                from orchestrator.workspace import reopen
+
+                reopen(config.workspace)
         pipeline = pipeline or _load_pipeline(config)
         journal = pers.journal(run_id)
         ctx = await _context(runner, run_id, config, pipeline, catalog, journal, provider, limits)
@@ -571,9 +575,8 @@ async def _context(
     ws = config.workspace
     scanned = ""
     if ws is not None:
-        from orchestrator.workspace import head, reopen
+        from orchestrator.workspace import head
 
-        reopen(ws)
         scanned = head(ws)
     snapshot = ProjectSnapshot.scan(ws.path if ws is not None else project_dir)
     ledger = UsageLedger(records=await journal.spending())

@@ -35,7 +35,7 @@ class Change(BaseModel):
     """One file change an agent's answer asked for, and whether it was applied (`orchestrator.changes`)."""
 
     path: str
-    action: Literal["write", "delete"]
+    action: Literal["write", "delete", "edit"]
     deliverable: str
     """The deliverable the file belongs to."""
     status: Literal["applied", "refused"]
