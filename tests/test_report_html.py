@@ -57,7 +57,8 @@ def test_report_md_has_a_mermaid_block_of_the_handoff_graph(project: Path) -> No
     text = (Path(result.run_dir) / "report.md").read_text(encoding="utf-8")
     block = text.split("```mermaid\n", 1)[1].split("```", 1)[0]
     assert block.startswith("flowchart LR")
-    assert '-->|"Please cover your part of: database-specialist. · by: model"| design__database-specialist' in block
+    edge = '-->|"Please cover your part of: database-specialist. · by: model"| design__database-specialist'
+    assert edge in block
     for agent in _agent_ids(result):
         assert f'"{agent}"' in block
 
