@@ -34,6 +34,13 @@ ProjectDirOption = Annotated[
     typer.Option("--project-dir", help="The project the task is about.", callback=_existing_project_dir),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+BrokerOption = Annotated[
+    str | None,
+    typer.Option("--broker", help="amqp://... (RabbitMQ) or redis://... (default: PHASEGRAPH_BROKER_URL)."),
+]
+DEFAULT_QUEUE = "phasegraph"
+"""The queue `submit` sends to and `worker` consumes when none is named (`orchestrator.worker`'s)."""
+QueueOption = Annotated[str, typer.Option("--queue", help="The queue the run goes to.")]
 
 
 def print_json(data: Any) -> None:

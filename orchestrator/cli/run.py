@@ -21,9 +21,12 @@ from orchestrator._log import configure_logging
 from orchestrator._terminal import terminal_safe
 from orchestrator.cli import app
 from orchestrator.cli._common import (
+    DEFAULT_QUEUE,
     AgentsDirOption,
+    BrokerOption,
     JsonOption,
     ProjectDirOption,
+    QueueOption,
     print_json,
     safe_markup,
 )
@@ -326,9 +329,25 @@ def approve(
     until: UntilOption = None,
     checkpoint_url: CheckpointOption = None,
     quiet: QuietOption = False,
+    broker: BrokerOption = None,
+    queue: QueueOption = DEFAULT_QUEUE,
     as_json: JsonOption = False,
 ) -> None:
-    """Approve the phase a run waits on, and continue."""
+    """Approve the phase a run waits on, and continue (with --broker, a worker continues)."""
+    if broker is not None:
+        from orchestrator.cli.worker import queued_decision
+
+        queued_decision(
+            run_id,
+            project_dir,
+            approve=True,
+            text=feedback,
+            broker=broker,
+            queue=queue,
+            checkpoint_url=checkpoint_url,
+            as_json=as_json,
+        )
+        return
     runner = _runner(_settings(checkpoint_url=checkpoint_url), quiet or as_json, as_json)
     _finish(_run(runner.approve(run_id, project_dir, feedback=feedback, until=until), runner), as_json)
 
@@ -341,9 +360,25 @@ def reject(
     until: UntilOption = None,
     checkpoint_url: CheckpointOption = None,
     quiet: QuietOption = False,
+    broker: BrokerOption = None,
+    queue: QueueOption = DEFAULT_QUEUE,
     as_json: JsonOption = False,
 ) -> None:
-    """Reject the phase a run waits on; it runs again with the reason as feedback."""
+    """Reject the phase a run waits on; it runs again with the reason (with --broker, on a worker)."""
+    if broker is not None:
+        from orchestrator.cli.worker import queued_decision
+
+        queued_decision(
+            run_id,
+            project_dir,
+            approve=False,
+            text=reason,
+            broker=broker,
+            queue=queue,
+            checkpoint_url=checkpoint_url,
+            as_json=as_json,
+        )
+        return
     runner = _runner(_settings(checkpoint_url=checkpoint_url), quiet or as_json, as_json)
     _finish(_run(runner.reject(run_id, project_dir, reason=reason, until=until), runner), as_json)
 
