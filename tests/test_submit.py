@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from benchmarks._workers import RABBITMQ_URL, delete_queue, listening, unique
 from orchestrator import Orchestrator
 from orchestrator.checkpoint import open_persistence
 from orchestrator.submit import FORWARDED, RunMessage
 from orchestrator.worker import advance
-from tests._workers import RABBITMQ_URL, delete_queue, listening, unique
 
 SECRET = "sk-submitter-secret-0123456789"
 

@@ -11,9 +11,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.fake_openai import FakeOpenAIProcess, FaultConfig
-from orchestrator import Orchestrator
-from tests._workers import (
+from benchmarks._workers import (
     RABBITMQ_URL,
     Worker,
     listening,
@@ -23,6 +21,8 @@ from tests._workers import (
     wait_until,
     workers,
 )
+from benchmarks.fake_openai import FakeOpenAIProcess, FaultConfig
+from orchestrator import Orchestrator
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

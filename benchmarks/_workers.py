@@ -1,4 +1,4 @@
-"""Real `phasegraph worker` processes and brokers for the worker tests and the worker benchmark."""
+"""Real `phasegraph worker` processes and brokers, shared by the worker tests and `bench_workers`."""
 
 from __future__ import annotations
 
