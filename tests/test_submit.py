@@ -148,3 +148,14 @@ def test_a_run_the_registry_does_not_describe_is_still_listed_from_its_checkpoin
     listed = {row["run_id"]: row for row in orch.runs(project)}
     assert listed[old.run_id]["status"] == "completed"
     assert listed[old.run_id]["task"] == "Add a health endpoint"
+
+
+def test_the_compose_example_runs_rabbitmq_postgres_and_two_workers_without_a_key_in_it() -> None:
+    import yaml
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "docker-compose.yml"
+    services = yaml.safe_load(path.read_text())["services"]
+    workers = [s for s in services.values() if "phasegraph worker" in str(s.get("command", ""))]
+    assert {"rabbitmq", "postgres"} <= set(services)
+    assert len(workers) == 2
+    assert all(w["environment"]["OPENAI_API_KEY"] == "${OPENAI_API_KEY:-}" for w in workers)
