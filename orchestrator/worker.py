@@ -87,7 +87,19 @@ def send(broker: str, queue: str, body: dict[str, Any]) -> None:
     """Publish one run message on `queue`; `BrokerUnreachable` in one line when the broker is down."""
     app = make_app(broker)
     try:
-        app.send_task(TASK_NAME, args=[body], queue=queue, retry=True, retry_policy={"max_retries": 2})
+        entity = app.amqp.queues.select_add(queue)
+        with app.producer_or_acquire() as producer:
+            # Declared on every send: kombu's pools remember a declaration per connection, and a
+            # queue deleted since (a broker reset) would otherwise drop the message unseen.
+            entity(producer.channel).declare()
+            app.send_task(
+                TASK_NAME,
+                args=[body],
+                queue=entity,
+                producer=producer,
+                retry=True,
+                retry_policy={"max_retries": 2},
+            )
     except Exception as exc:  # kombu and its transports raise many kinds; all mean "not sent"
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise BrokerUnreachable(

@@ -170,3 +170,39 @@ def test_sigterm_lets_a_worker_finish_the_run_in_hand(
         result = handle.result()
     assert code == 0
     assert result.status == "completed"
+
+
+def test_a_budget_holds_when_the_phases_of_one_run_go_to_different_workers(
+    rabbitmq: str, pg_url: str, project: Path, tmp_path: Path
+) -> None:
+    """Design on one worker, the approval, Build on another: the second seeds the budget from the
+    spend ledger in PostgreSQL, so the run stops on its whole spending, not on Build's alone."""
+    queue, run_id = unique("pgtest-budget"), unique("budget")
+    orch = Orchestrator(
+        provider="openai",
+        model="fake-model",
+        checkpoint_url=pg_url,
+        price_in=1.0,
+        price_out=1.0,
+        max_usd=0.007,
+    )
+    with FakeOpenAIProcess(FaultConfig(latency_ms=50)) as server:
+        with workers(1, rabbitmq, pg_url, queue, tmp_path / "first", base_url=server.base_url) as (first,):
+            handle = orch.submit(
+                "Add a health endpoint", project, phases="design,build", broker=rabbitmq, queue=queue,
+                approval_gates=True, run_id=run_id,
+            )  # fmt: skip
+            parked = handle.wait(timeout=240)
+            assert first.stop() == 0
+        with workers(1, rabbitmq, pg_url, queue, tmp_path / "second", base_url=server.base_url) as (second,):
+            handle.approve()
+            result = handle.wait(timeout=240)
+            continued = finished(second)
+    assert (parked.status, parked.error_type) == ("paused", "AwaitingApproval")
+    assert parked.usage.cost_usd < 0.007
+    assert result.status == "budget_exceeded"
+    assert result.phases[0].status == "completed"
+    # The stop counted Design's answers too: the whole run's spending, from the ledger.
+    assert f"in {result.usage.calls} answer(s)" in result.message
+    assert result.usage.calls > parked.usage.calls
+    assert run_id in continued
