@@ -404,6 +404,8 @@ class Orchestrator:
         until: str | None = None,
         run_id: str | None = None,
         approval_gates: bool | None = None,
+        from_run: str | None = None,
+        from_artifacts: PathLike | None = None,
     ) -> RunHandle:
         """Queue the run for `phasegraph worker` processes (README, "Running on many machines"):
         a handle with `wait()`, `status()`, `result()`, `approve()` and `reject()`."""
@@ -422,6 +424,8 @@ class Orchestrator:
             until=until,
             run_id=run_id,
             approval_gates=approval_gates,
+            from_run=from_run,
+            from_artifacts=from_artifacts,
         )
         url = require_broker(self.settings, broker)
         queued = run_sync(queue_run(self.settings, opts, broker=url, queue=queue))

@@ -102,6 +102,12 @@ def test_submit_names_what_it_needs_in_one_line(
     assert needs in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_worker_without_postgresql_stops_in_one_line(run_cli: Any) -> None:
+    code, _, err = run_cli("worker", "--broker", RABBITMQ_URL, "--checkpoint-url", "sqlite:///state.sqlite")
+    assert code == 2
+    assert err.startswith("phasegraph: error: worker needs --checkpoint-url postgresql://")
+
+
 def test_a_broker_that_is_down_fails_the_submission_in_one_line(
     pg_url: str, project: Path, run_cli: Any
 ) -> None:

@@ -42,6 +42,7 @@ from orchestrator.cli.run import (
     runs_app,
 )
 from orchestrator.run import RunOptions
+from orchestrator.worker import VISIBILITY_TIMEOUT_S
 
 
 @app.command()
@@ -61,7 +62,7 @@ def worker(
             min=1,
             help="Redis: seconds before an unacknowledged run is handed out again.",
         ),
-    ] = 6 * 3600,
+    ] = VISIBILITY_TIMEOUT_S,
 ) -> None:
     """Execute queued runs: any worker continues any run, one process per run at a time."""
     from orchestrator._log import configure_logging
