@@ -11,15 +11,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
+from orchestrator._log import get_logger
 from orchestrator._session import checkpoint_values, read_only_session
 from orchestrator.errors import NotFound, PhasegraphError
 from orchestrator.lease import is_stale, locked_message
-from orchestrator.registry import Holder, StoredStatus
+from orchestrator.registry import Holder, Registry, RunInfo, StoredStatus
 from orchestrator.result import RunResult, RunStatus
 from orchestrator.settings import Settings
 
 if TYPE_CHECKING:
     from orchestrator.checkpoint import Persistence
+
+log = get_logger("phasegraph.run")
 
 Outcome = tuple[Any, str | None, str]
 """A run's status, error type and message."""
@@ -78,6 +81,7 @@ async def list_runs(settings: Settings, pers: Persistence) -> list[dict[str, Any
     for run_id in await registry.undescribed():
         old = await _from_checkpoint(pers, run_id)
         if old is not None:
+            await _describe_older(registry, old)
             stored, holder = await registry.status(run_id), await registry.holder(run_id)
             rows.append(await _with_outcome(settings, pers, old, _recorded(run_id, stored, holder, now)))
     return sorted(rows, key=lambda r: str(r["updated"]), reverse=True)
@@ -96,6 +100,19 @@ async def _from_checkpoint(pers: Persistence, run_id: str) -> dict[str, Any] | N
         "pipeline": (values.get("config") or {}).get("pipeline", ""),
         "updated": found.checkpoint.get("ts", ""),
     }
+
+
+async def _describe_older(registry: Registry, row: dict[str, Any]) -> None:
+    """Record what an older run is, so the next list reads it in the one query."""
+    try:
+        when = datetime.fromisoformat(str(row["updated"])).timestamp()
+    except ValueError:
+        when = 0.0
+    info = RunInfo(row["task"], row["pipeline"], list(row["phases"]), {}, when)
+    try:
+        await registry.describe(row["run_id"], info)
+    except Exception as exc:  # a database this reader may not write: the run is read from its checkpoint
+        log.debug("runs.describe_failed", run_id=row["run_id"], error=type(exc).__name__)
 
 
 async def _with_outcome(

@@ -14,6 +14,7 @@ import pytest
 from benchmarks._workers import RABBITMQ_URL, delete_queue, listening, unique
 from orchestrator import Orchestrator
 from orchestrator.checkpoint import open_persistence
+from orchestrator.run import Runner
 from orchestrator.submit import FORWARDED, RunMessage
 from orchestrator.worker import advance
 
@@ -154,6 +155,23 @@ def test_a_run_the_registry_does_not_describe_is_still_listed_from_its_checkpoin
     listed = {row["run_id"]: row for row in orch.runs(project)}
     assert listed[old.run_id]["status"] == "completed"
     assert listed[old.run_id]["task"] == "Add a health endpoint"
+
+
+def test_listing_an_undescribed_run_describes_it_for_the_next_list(
+    checkpoint_url: str, project: Path
+) -> None:
+    orch = Orchestrator(provider="offline", checkpoint_url=checkpoint_url)
+    old = orch.run("Add a health endpoint", project, phases="design")
+
+    async def info() -> Any:
+        async with open_persistence(checkpoint_url, project) as pers:
+            await pers.registry._write("DELETE FROM phasegraph_run_info WHERE run_id = ?", (old.run_id,))
+            orch_rows = await Runner(orch.settings).list(project)
+            return orch_rows, await pers.registry.info(old.run_id)
+
+    rows, described = asyncio.run(info())
+    assert old.run_id in {row["run_id"] for row in rows}
+    assert (described.task, described.phases) == ("Add a health endpoint", ["design"])
 
 
 def test_the_compose_example_runs_rabbitmq_postgres_and_two_workers_without_a_key_in_it() -> None:
