@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from orchestrator._log import get_logger
-from orchestrator._session import checkpoint_values, read_only_session
 from orchestrator.errors import NotFound, PhasegraphError
 from orchestrator.lease import is_stale, locked_message
 from orchestrator.registry import Holder, Registry, RunInfo, StoredStatus
@@ -33,6 +32,9 @@ async def read_run(settings: Settings, pers: Persistence, run_id: str) -> RunRes
 
     A submitted run no worker has started yet has no checkpoint: it is read from the registry.
     """
+    # Imported here: a list that the registry answers alone never loads the graph stack.
+    from orchestrator._session import checkpoint_values, read_only_session
+
     registry = pers.registry
     try:
         values = await checkpoint_values(pers, run_id)

@@ -49,6 +49,14 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def print_json_rows(rows: list[dict[str, Any]]) -> None:
+    """`rows` as one JSON array with a row per line: compact rows take the C encoder, which an
+    indented document does not, so 10,000 runs print in a fraction of the time."""
+    body = ",\n".join(json.dumps(row, ensure_ascii=False) for row in rows)
+    sys.stdout.write(json_terminal_safe(f"[\n{body}\n]" if rows else "[]") + "\n")
+    sys.stdout.flush()
+
+
 def safe_markup(text: str, *, one_line: bool = False) -> str:
     """Untrusted `text` for a rich markup string: controls escaped, `[tags]` printed literally."""
     return escape(terminal_safe(text, one_line=one_line))

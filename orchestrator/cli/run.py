@@ -28,6 +28,7 @@ from orchestrator.cli._common import (
     ProjectDirOption,
     QueueOption,
     print_json,
+    print_json_rows,
     safe_markup,
 )
 from orchestrator.cli._progress import ProgressDisplay
@@ -394,7 +395,7 @@ def runs_list(
 
     rows = asyncio.run(Runner(_settings(checkpoint_url=checkpoint_url)).list(project_dir))
     if as_json:
-        print_json(rows)
+        print_json_rows(rows)
         return
     table = Table("run id", "status", "pipeline", "phases", "task")
     for row in rows:
