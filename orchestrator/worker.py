@@ -46,6 +46,10 @@ so a run is not handed out twice while it runs (if it is, the lease holds the se
 LOCKED_RETRY_S = 5.0
 """How long a delivery whose run another process advances waits before it tries again."""
 
+UNEXPECTED_TRIES = 3
+UNEXPECTED_RETRY_S = 30.0
+"""An unexpected error (not a `PhasegraphError`) is retried after this long; tried this many times in all."""
+
 log = get_logger("phasegraph.worker")
 
 
@@ -109,8 +113,9 @@ def send(broker: str, queue: str, body: dict[str, Any]) -> None:
         app.close()
 
 
-def _advance_task(task: Any, body: dict[str, Any]) -> str:
-    """The Celery task: advance one run as far as it goes; retried while another process holds it."""
+def _advance_task(task: Any, body: dict[str, Any], failures: int = 0) -> str:
+    """The Celery task: advance one run as far as it goes; retried while another process holds it,
+    and a few times after an unexpected error (a database outage) before the run is failed."""
     message = RunMessage.model_validate(body)
     url = task.app.conf.phasegraph_checkpoint_url
     log.info("worker.task_started", run_id=message.run_id, action=message.action, pid=os.getpid())
@@ -118,7 +123,16 @@ def _advance_task(task: Any, body: dict[str, Any]) -> str:
         status = asyncio.run(advance(message, url))
     except RunLocked as exc:
         log.info("worker.run_locked", run_id=message.run_id, message=exc.message, pid=os.getpid())
-        raise task.retry(countdown=LOCKED_RETRY_S) from None
+        raise task.retry(countdown=LOCKED_RETRY_S, kwargs={"failures": failures}) from None
+    except Exception as exc:  # not a user's mistake (those are PhasegraphErrors): an outage, or a bug
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        reason = hide_url_password(f"{type(exc).__name__}: {first}".rstrip(": "))
+        if failures + 1 >= UNEXPECTED_TRIES:
+            log.error("worker.run_failed", run_id=message.run_id, error=reason, pid=os.getpid())
+            asyncio.run(_record(url, message.run_id, "failed", type(exc).__name__, reason))
+            return "failed"
+        log.warning("worker.retrying", run_id=message.run_id, error=reason, pid=os.getpid())
+        raise task.retry(countdown=UNEXPECTED_RETRY_S, kwargs={"failures": failures + 1}) from None
     log.info("worker.task_finished", run_id=message.run_id, status=status, pid=os.getpid())
     return status
 

@@ -16,7 +16,7 @@ from orchestrator import Orchestrator
 from orchestrator.checkpoint import open_persistence
 from orchestrator.run import Runner
 from orchestrator.submit import FORWARDED, RunMessage
-from orchestrator.worker import advance
+from orchestrator.worker import UNEXPECTED_TRIES, advance
 
 SECRET = "sk-submitter-secret-0123456789"
 
@@ -183,3 +183,49 @@ def test_the_compose_example_runs_rabbitmq_postgres_and_two_workers_without_a_ke
     assert {"rabbitmq", "postgres"} <= set(services)
     assert len(workers) == 2
     assert all(w["environment"]["OPENAI_API_KEY"] == "${OPENAI_API_KEY:-}" for w in workers)
+
+
+class _Retry(Exception):
+    def __init__(self, **kwargs: Any) -> None:
+        self.kwargs = kwargs
+
+
+def _task(pg_url: str) -> Any:
+    from types import SimpleNamespace
+
+    def retry(**kwargs: Any) -> _Retry:
+        return _Retry(**kwargs)
+
+    return SimpleNamespace(
+        app=SimpleNamespace(conf=SimpleNamespace(phasegraph_checkpoint_url=pg_url)), retry=retry
+    )
+
+
+@pytest.mark.parametrize(("failures", "retried"), [(0, True), (UNEXPECTED_TRIES - 1, False)])
+def test_an_unexpected_error_is_retried_then_fails_the_run_saying_why(
+    failures: int, retried: bool, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orchestrator.worker as worker
+
+    async def outage(message: RunMessage, url: str) -> str:
+        raise RuntimeError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(worker, "advance", outage)
+    run_id = unique("outage")
+    body = RunMessage(run_id=run_id, project_dir=str(tmp_path), task="Add a health endpoint").model_dump()
+    if retried:
+        with pytest.raises(_Retry) as raised:
+            worker._advance_task(_task(pg_url), body, failures)
+        assert raised.value.kwargs["kwargs"] == {"failures": failures + 1}
+        return
+    assert worker._advance_task(_task(pg_url), body, failures) == "failed"
+
+    async def stored() -> Any:
+        async with open_persistence(pg_url, tmp_path) as pers:
+            return await pers.registry.status(run_id)
+
+    found = asyncio.run(stored())
+    assert (found.status, found.message) == (
+        "failed",
+        "RuntimeError: server closed the connection unexpectedly",
+    )
