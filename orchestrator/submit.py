@@ -159,6 +159,7 @@ async def enqueue_decision(
 ) -> None:
     """Approve or reject a run that waits for approval: a worker continues it with the decision."""
     from orchestrator._listing import read_run
+    from orchestrator._session import StoredConfig, checkpoint_values
     from orchestrator.checkpoint import open_persistence
 
     url = require_postgres(settings, "a queued approval")
@@ -171,10 +172,12 @@ async def enqueue_decision(
         if current.status != "paused" or current.error_type != AWAITING_APPROVAL:
             raise ConfigError(f"run {run_id} is not waiting for approval (it is {current.status})")
         info = await pers.registry.info(run_id)
+        # The run's own project directory, where the workers see it (not the approver's folder).
+        stored = StoredConfig.from_state(await checkpoint_values(pers, run_id), run_id)
         message = RunMessage(
             run_id=run_id,
             action="approve" if approve else "reject",
-            project_dir=str(root),
+            project_dir=str(stored.project_dir),
             text=text,
             settings=info.options if info is not None else forwarded(settings),
         )

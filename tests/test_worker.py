@@ -139,7 +139,9 @@ def test_a_queued_run_parks_for_approval_and_a_worker_finishes_it_after_the_cli_
         waited = run_cli("runs", "wait", run_id, "--timeout", "240", "--checkpoint-url", pg_url, "--json")
         assert waited[0] == 5
         assert json.loads(waited[1])["error_type"] == "AwaitingApproval"
-        assert run_cli("approve", run_id, "--queue", queue, *common)[0] == 0
+        # Approved from another folder: the worker continues the run in its own project directory.
+        elsewhere = ("--project-dir", str(tmp_path / "logs"))
+        assert run_cli("approve", run_id, "--queue", queue, *common, *elsewhere)[0] == 0
         code, out, _ = run_cli(
             "runs", "wait", run_id, "--timeout", "240", "--checkpoint-url", pg_url, "--json"
         )
