@@ -427,6 +427,16 @@ def imported_outputs(source: Path) -> dict[str, AgentOutput]:
     return outputs
 
 
+async def _started(pers: Persistence, run_id: str) -> bool:
+    """Whether the run got as far as its first checkpoint with values: a start killed before that
+    (an empty checkpoint at most) may start again under the same id."""
+    try:
+        await checkpoint_values(pers, run_id)
+    except NotFound:
+        return False
+    return True
+
+
 async def checkpoint_values(pers: Persistence, run_id: str) -> RunState:
     """The values of the run's latest checkpoint; `NotFound` for a run id the checkpointer does not know."""
     found = await pers.saver.aget_tuple({"configurable": {"thread_id": run_id, "checkpoint_ns": ""}})
@@ -519,11 +529,14 @@ async def open_session(
         await stack.enter_async_context(run_lease(pers.registry, run_id))
         values = RunState()
         if config is not None:
-            if await pers.saver.aget_tuple({"configurable": {"thread_id": run_id, "checkpoint_ns": ""}}):
+            if await _started(pers, run_id):
                 raise ConfigError(
                     f"--run-id {run_id}: a run with this id already exists (use `phasegraph resume`)"
                 )
             if make_workspace is not None:
+                from orchestrator.workspace import discard_unstarted
+
+                discard_unstarted(project_dir, run_id)
                 config.workspace = make_workspace()
         else:
             values = await checkpoint_values(pers, run_id)

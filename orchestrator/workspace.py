@@ -118,6 +118,28 @@ def create_workspace(
     return ws
 
 
+def discard_unstarted(project_dir: Path, run_id: str) -> None:
+    """Remove what a start killed before its first checkpoint left (its worktree or copy, its branch).
+
+    Only called under the run's lease for a run id without a started checkpoint: no agent turn
+    can have written there (turns come after that checkpoint), so the next start makes it again.
+    An in-place branch is the user's checkout and is left alone.
+    """
+    project_dir = project_dir.resolve()
+    target = workspace_dir(project_dir, run_id)
+    top = toplevel(project_dir)
+    if top is not None and target.exists():
+        run_git(top, ["worktree", "remove", "--force", str(target)])
+    if target.exists():
+        shutil.rmtree(target)
+    if top is not None:
+        run_git(top, ["worktree", "prune"])
+        branch = f"{BRANCH_PREFIX}{run_id}"
+        current = run_git(top, ["symbolic-ref", "-q", "HEAD"]).stdout.strip()
+        if current != f"refs/heads/{branch}" and _has_branch(top, branch):
+            run_git(top, ["branch", "-D", branch])
+
+
 def _under(path: Path, folders: list[Path]) -> bool:
     resolved = path.resolve()
     return any(resolved == f or f in resolved.parents for f in folders)

@@ -109,7 +109,9 @@ def test_runs_of_a_killed_worker_are_finished_by_another_without_repeating_calls
         results = [h.wait(timeout=300) for h in handles]
         requests = [r for r in server.requests if r.path == "/v1/chat/completions" and r.billed]
 
-    assert [r.status for r in results] == ["completed"] * RUNS
+    assert [r.status for r in results] == ["completed"] * RUNS, [
+        (r.run_id, r.status, r.error_type, r.message) for r in results if r.status != "completed"
+    ]
     calls = {r.run_id: manifest(project, r.run_id)["usage"]["calls"] for r in results}
     answered = Counter(r.run for r in requests)
     on_the_wire = Counter(

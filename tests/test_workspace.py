@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.errors import WorkspaceError
+from orchestrator.errors import ConfigError, WorkspaceError
 from orchestrator.providers.base import Provider
 from orchestrator.result import RunResult
 from orchestrator.run import Runner, RunOptions
@@ -480,3 +480,33 @@ def test_resuming_a_run_whose_workspace_is_gone_is_one_line_and_exit_2(repo: Pat
     shutil.rmtree(first.workspace.path)
     code, _, err = run_cli("resume", first.run_id, "--project-dir", str(repo), "-q")
     assert code == 2 and "is gone" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_start_killed_before_its_first_checkpoint_starts_again_under_its_id(repo: Path) -> None:
+    """A worker killed after making the workspace and LangGraph's empty first checkpoint: the
+    re-delivered start makes the workspace again and runs (its id was never really taken)."""
+    import asyncio
+
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    from orchestrator.checkpoint import open_persistence
+
+    run_id = "killed-early"
+    create_workspace(repo, run_id)
+
+    async def empty_first_checkpoint() -> None:
+        async with open_persistence(None, repo) as pers:
+            config = {"configurable": {"thread_id": run_id, "checkpoint_ns": ""}}
+            await pers.saver.aput(config, empty_checkpoint(), {"source": "input", "step": -1}, {})
+
+    asyncio.run(empty_first_checkpoint())
+    result = _run(repo, writing_provider(), phases="design,build", run_id=run_id)
+    assert result.status == "completed", result.message
+    assert result.workspace is not None and result.workspace.head != result.workspace.base
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_a_started_run_id_is_still_refused(repo: Path) -> None:
+    first = _run(repo, writing_provider(), phases="design,build")
+    with pytest.raises(ConfigError, match="already exists"):
+        _run(repo, writing_provider(), phases="design,build", run_id=first.run_id)
