@@ -135,7 +135,7 @@ def discard_unstarted(project_dir: Path, run_id: str) -> None:
     if top is not None:
         run_git(top, ["worktree", "prune"])
         branch = f"{BRANCH_PREFIX}{run_id}"
-        current = run_git(top, ["symbolic-ref", "-q", "HEAD"]).stdout.strip()
+        current = run_git(top, ["symbolic-ref", "-q", "HEAD"]).stdout.decode().strip()
         if current != f"refs/heads/{branch}" and _has_branch(top, branch):
             run_git(top, ["branch", "-D", branch])
 
