@@ -487,6 +487,7 @@ def test_a_start_killed_before_its_first_checkpoint_starts_again_under_its_id(re
     re-delivered start makes the workspace again and runs (its id was never really taken)."""
     import asyncio
 
+    from langchain_core.runnables import RunnableConfig
     from langgraph.checkpoint.base import empty_checkpoint
 
     from orchestrator.checkpoint import open_persistence
@@ -496,7 +497,7 @@ def test_a_start_killed_before_its_first_checkpoint_starts_again_under_its_id(re
 
     async def empty_first_checkpoint() -> None:
         async with open_persistence(None, repo) as pers:
-            config = {"configurable": {"thread_id": run_id, "checkpoint_ns": ""}}
+            config: RunnableConfig = {"configurable": {"thread_id": run_id, "checkpoint_ns": ""}}
             await pers.saver.aput(config, empty_checkpoint(), {"source": "input", "step": -1}, {})
 
     asyncio.run(empty_first_checkpoint())
