@@ -30,6 +30,7 @@ from orchestrator._turn import (
     turn_spec,
     work,
 )
+from orchestrator.checks.phase import checks_blocks, failing_checks, failure_message, run_phase_checks
 from orchestrator.deliverables import missing
 from orchestrator.phases import PhaseSpec, card_deliverables
 from orchestrator.prompts import HANDOFF_BRIEF, PHASE_INSTRUCTIONS, data_block
@@ -93,7 +94,11 @@ class PhaseNodes:
             reasons=[r.model_dump() for r in top.reasons],
             collaborators=found.collaborators,
         )
-        return {"routes": {self.key: record}, "phase_status": {self.key: {"status": "running"}}}
+        update: RunUpdate = {"routes": {self.key: record}, "phase_status": {self.key: {"status": "running"}}}
+        checks = await run_phase_checks(ctx, phase)
+        if checks is not None:
+            update["checks"] = {self.key: checks}
+        return update
 
     async def primary(self, state: RunState, runtime: Runtime[RunContext]) -> RunUpdate:
         """The primary's turn, with the earlier phases' deliverables and any feedback for this phase."""
@@ -114,7 +119,9 @@ class PhaseNodes:
             deliverables=items,
             collaborators=notes(card, allowed),
             feedback=(state.get("feedback") or {}).get(self.key, ""),
-            context=earlier_blocks(ctx, state, phase, card.id) + file_blocks(ctx, card),
+            context=checks_blocks(state, self.key)
+            + earlier_blocks(ctx, state, phase, card.id)
+            + file_blocks(ctx, card),
         )
         job = Assignment(role="primary", by=None, brief="", depth=0, seq="0", chain=[])
         spec = turn_spec(card, phase, items, allowed)
@@ -150,7 +157,14 @@ class PhaseNodes:
             mine = [c for c in state["routes"][self.key]["candidates"] if c["id"] == req["to"]]
             seq = f"{req['depth']}.{order:03d}"
             batch.append(
-                {**req, "phase": self.key, "task": state["task"], "seq": seq, "route": {"candidates": mine}}
+                {
+                    **req,
+                    "phase": self.key,
+                    "task": state["task"],
+                    "seq": seq,
+                    "route": {"candidates": mine},
+                    "check_blocks": checks_blocks(state, self.key),
+                }
             )
             brief = req["brief"][:120]
             emit(
@@ -176,6 +190,7 @@ class PhaseNodes:
             data_block("deliverable", f"{self.key}/{payload['by']}/{n}", t)
             for n, t in payload["needed"].items()
         ]
+        checked = list(payload.get("check_blocks") or [])
         user = ctx.prompts.render(
             HANDOFF_BRIEF,
             phase=phase,
@@ -184,7 +199,7 @@ class PhaseNodes:
             brief=payload["brief"],
             deliverables=items,
             collaborators=notes(card, allowed),
-            context=needed + file_blocks(ctx, card),
+            context=checked + needed + file_blocks(ctx, card),
         )
         job = Assignment(
             role="collaborator",
@@ -217,14 +232,22 @@ class PhaseNodes:
             left = missing(dict(new["deliverables"]), items)
             if left:
                 still[card.id] = left
-        return {"outputs": updated, "phase_status": {self.key: self._verdict(ctx, phase, still)}}
+        failing = failing_checks(state, self.key)
+        verdict = self._verdict(ctx, phase, still, failure_message(failing) if failing else "")
+        return {"outputs": updated, "phase_status": {self.key: verdict}}
 
-    def _verdict(self, ctx: RunContext, phase: PhaseSpec, still: dict[str, list[str]]) -> PhaseStatus:
+    def _verdict(
+        self, ctx: RunContext, phase: PhaseSpec, still: dict[str, list[str]], checks_failed: str = ""
+    ) -> PhaseStatus:
         if still:
             detail = "; ".join(f"{a}: {', '.join(m)}" for a, m in still.items())
             msg = f"gate failed after one repair request, missing or empty: {detail}"
+            msg = f"{msg}; {checks_failed}" if checks_failed else msg
             emit("gate_failed", ctx.run_id, self.key, None, msg, missing=still)
             return {"status": "failed", "message": msg, "missing": still}
+        if checks_failed:
+            emit("gate_failed", ctx.run_id, self.key, None, checks_failed)
+            return {"status": "failed", "message": checks_failed}
         passed = f"phase {phase.label} {phase.name}: every deliverable present"
         emit("gate_passed", ctx.run_id, self.key, None, passed)
         return {"status": "completed"}

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from orchestrator.artifacts import safe_join, write_deliverable
 from orchestrator.cards import AgentCard
 from orchestrator.catalog import Catalog
+from orchestrator.checks.model import CheckOptions
 from orchestrator.deliverables import OutputSpec, output_spec
 from orchestrator.events import EventKind
 from orchestrator.phases import PhaseSpec, Pipeline, card_deliverables
@@ -62,6 +63,10 @@ class RunContext:
     run_dir: Path
     run_id: str
     on_call: Callable[[str, str], Awaitable[None]] | None = None
+    project_dir: Path | None = None
+    """The project the run works on: where its real checks run (a disposable copy of it)."""
+    check_options: CheckOptions | None = None
+    """The run's `--check*` options (None: the defaults)."""
 
 
 def emit(

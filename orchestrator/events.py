@@ -20,6 +20,7 @@ EventKind = Literal[
     "handoff",
     "deliverable_written",
     "repair_requested",
+    "check_finished",
     "gate_passed",
     "gate_failed",
     "awaiting_approval",

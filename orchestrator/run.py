@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from orchestrator.catalog import Catalog
+    from orchestrator.checks.model import CheckOptions
     from orchestrator.phases import PhaseSpec, Pipeline
     from orchestrator.providers.base import Provider
     from orchestrator.routing import PlannedPhase, Route, Router
@@ -71,6 +72,15 @@ class RunOptions:
     """Take earlier phases' deliverables from this run's artifacts."""
     from_artifacts: Path | None = None
     """Take earlier phases' deliverables from this artifacts folder."""
+    checks: Sequence[str] | None = None
+    """The commands a phase with `checks:` runs (`--check`); None: the project's configuration,
+    else detection."""
+    check_timeout: float | None = None
+    """Seconds before a check is killed with every process it started (default 600)."""
+    check_network: bool = False
+    """Let checks reach the network (`--check-network`)."""
+    check_python: Path | None = None
+    """The Python that runs Python checks (`--check-python`); default the project's `.venv`, else PATH."""
 
     def __post_init__(self) -> None:
         check_task(self.task)
@@ -83,11 +93,31 @@ class RunOptions:
             self.from_artifacts = Path(self.from_artifacts)
         if self.run_id:
             check_run_id(self.run_id)
+        self.check_options()
         if self.from_run and self.from_artifacts:
             raise ConfigError(
                 "use either --from RUN_ID or --from-artifacts DIR, not both "
                 "(in Python, either from_run or from_artifacts)"
             )
+
+    def check_options(self) -> CheckOptions:
+        """The run's `--check*` options, checked (`ConfigError` naming the flag)."""
+        from pydantic import ValidationError
+
+        from orchestrator.checks.model import DEFAULT_TIMEOUT_S, CheckOptions
+
+        timeout = DEFAULT_TIMEOUT_S if self.check_timeout is None else self.check_timeout
+        commands = None if self.checks is None else list(self.checks)
+        try:
+            return CheckOptions(
+                commands=commands, timeout_s=timeout, network=self.check_network, python=self.check_python
+            )
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            flags = {"timeout_s": "--check-timeout", "python": "--check-python"}
+            flag = flags.get(str(first["loc"][0]), "--check")
+            message = first["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"{flag}: {message} (got {first.get('input')!r})") from None
 
 
 def check_task(task: object, source: str = "task") -> str:
@@ -162,6 +192,17 @@ def checked_project_dir(path: Path) -> Path:
     from orchestrator.project import project_dir
 
     return project_dir(Path(path))
+
+
+def _checked_python(options: CheckOptions) -> CheckOptions:
+    """`--check-python` must name an executable before the run starts (absolute from then on)."""
+    if options.python is None:
+        return options
+    from orchestrator.checks.selection import python_for
+
+    path = Path(options.python).resolve()
+    python_for(Path("."), path)
+    return options.model_copy(update={"python": path})
 
 
 class Runner:
@@ -296,6 +337,7 @@ class Runner:
             agents_dirs=agents_dirs,
             approval_gates=opts.approval_gates,
             phases=keys,
+            checks=_checked_python(opts.check_options()),
         )
         state = RunState(
             run_id=run_id, task=opts.task, phases=keys, config=config.to_state(), outputs=outputs

@@ -111,6 +111,8 @@ class CollaboratorTask(HandoffRequest):
     seq: str
     route: Candidates
     """The collaborator's own routing candidate(s): what matched it is part of its prompt."""
+    check_blocks: NotRequired[list[str]]
+    """The phase's real check results, as prompt data blocks (none when it runs no checks)."""
 
 
 class DispatchMark(TypedDict):
@@ -136,6 +138,17 @@ class PhaseStatus(TypedDict):
     """The reason a person gave when rejecting the phase's last attempt."""
 
 
+class PhaseChecks(TypedDict):
+    """A phase's real checks (`orchestrator.checks`); keyed by phase in `RunState.checks`."""
+
+    results: list[dict[str, object]]
+    """Each `CheckResult`, dumped."""
+    python: str
+    """Which Python environment ran Python checks, in words."""
+    note: str
+    """Why no check ran, when none did."""
+
+
 class RunConfig(TypedDict):
     """How the run was started: what `resume` and `approve` re-open it with."""
 
@@ -148,6 +161,8 @@ class RunConfig(TypedDict):
     approval_gates: NotRequired[bool]
     cassette: NotRequired[str | None]
     phases: NotRequired[list[str]]
+    checks: NotRequired[dict[str, object]]
+    """`orchestrator.checks.CheckOptions`, dumped: the run's `--check*` options."""
 
 
 class RunState(TypedDict, total=False):
@@ -171,6 +186,8 @@ class RunState(TypedDict, total=False):
     phase_status: Annotated[dict[str, PhaseStatus], merge]
     feedback: Annotated[dict[str, str], merge]
     """Phase -> a person's words for it (approval feedback, or a rejection's reason)."""
+    checks: Annotated[dict[str, PhaseChecks], merge]
+    """Phase -> the project's real checks it ran."""
 
 
 class RunUpdate(TypedDict, total=False):
@@ -183,3 +200,4 @@ class RunUpdate(TypedDict, total=False):
     batch: dict[str, list[CollaboratorTask]]
     phase_status: dict[str, PhaseStatus]
     feedback: dict[str, str]
+    checks: dict[str, PhaseChecks]

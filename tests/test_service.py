@@ -244,6 +244,7 @@ def test_a_run_keeps_its_configuration_as_the_same_plain_json(project: Path) -> 
         "model": "offline",
         "cassette": None,
         "phases": ["design", "build"],
+        "checks": {"commands": None, "timeout_s": 600.0, "network": False, "python": None},
     }
     assert list(values["config"]) == list(StoredConfig.model_fields)
     assert StoredConfig.from_state(values, first.run_id).to_state() == values["config"]

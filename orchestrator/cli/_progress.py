@@ -23,6 +23,7 @@ _MARKS = {
     "handoff": "[magenta]→[/magenta]",
     "deliverable_written": "  [dim]✓[/dim]",
     "repair_requested": "[yellow]![/yellow]",
+    "check_finished": "[blue]⚙[/blue]",
     "gate_passed": "[green]✔[/green]",
     "gate_failed": "[red]✘[/red]",
     "awaiting_approval": "[yellow]⏸[/yellow]",

@@ -83,6 +83,27 @@ FromArtifactsOption = Annotated[
 ]
 RunIdOption = Annotated[str | None, typer.Option("--run-id", help="Use this run id.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+CheckOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--check",
+        help="A check command Verify runs (repeatable; no shell); default: the project's configuration, "
+        "else detected (pytest, npm test, go test, cargo test).",
+    ),
+]
+CheckTimeoutOption = Annotated[
+    float | None,
+    typer.Option("--check-timeout", help="Seconds before a check is killed, with all it started (600)."),
+]
+CheckNetworkOption = Annotated[
+    bool, typer.Option("--check-network", help="Let checks reach the network (default: cut off).")
+]
+CheckPythonOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--check-python", help="Python for Python checks (default: the project's .venv, else PATH)."
+    ),
+]
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -197,6 +218,10 @@ def run(
     from_run: FromRunOption = None,
     from_artifacts: FromArtifactsOption = None,
     langchain_model: ChatModelOption = None,
+    check: CheckOption = None,
+    check_timeout: CheckTimeoutOption = None,
+    check_network: CheckNetworkOption = False,
+    check_python: CheckPythonOption = None,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -212,6 +237,10 @@ def run(
         approval_gates=approval_gates,
         from_run=from_run,
         from_artifacts=from_artifacts,
+        checks=check or None,
+        check_timeout=check_timeout,
+        check_network=check_network,
+        check_python=check_python,
     )
     _start(
         opts,
@@ -257,10 +286,15 @@ def verify(
     checkpoint_url: CheckpointOption = None,
     agents_dir: AgentsDirOption = None,
     langchain_model: ChatModelOption = None,
+    check: CheckOption = None,
+    check_timeout: CheckTimeoutOption = None,
+    check_network: CheckNetworkOption = False,
+    check_python: CheckPythonOption = None,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Run only the Verify phase (for CI); each deliverable becomes a JUnit test case."""
+    """Run only the Verify phase (for CI): the project's real checks, then the Verify agents;
+    `--junit` gets a suite per check with a case per real test, and a case per deliverable."""
     opts = RunOptions(
         task=task_text(task, task_file, flag="--task", default=VERIFY_TASK),
         project_dir=project_dir,
@@ -269,6 +303,10 @@ def verify(
         agents_dirs=agents_dir or [],
         from_run=from_run,
         from_artifacts=from_artifacts,
+        checks=check or None,
+        check_timeout=check_timeout,
+        check_network=check_network,
+        check_python=check_python,
     )
     _start(
         opts,

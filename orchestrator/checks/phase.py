@@ -1,0 +1,93 @@
+"""A phase's real checks inside a run: run them, show them to the agents, let the gate judge them.
+
+Called by the phase's nodes (`orchestrator._phase`): `run_phase_checks` before its
+agents work (its result is checkpointed in `RunState.checks`, so a resumed run does
+not run them again), `checks_blocks` for the agents' prompts, and `failing_checks`
+for the gate.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from orchestrator.checks.model import CheckOptions, CheckResult
+from orchestrator.prompts import data_block
+from orchestrator.state import PhaseChecks, RunState
+
+if TYPE_CHECKING:
+    from orchestrator._turn import RunContext
+    from orchestrator.phases import PhaseSpec
+
+
+def phase_options(ctx: RunContext, phase: PhaseSpec) -> CheckOptions | None:
+    """The options of `phase`'s checks; None when the phase runs none. `--check` wins over a
+    phase's own list of commands."""
+    if phase.checks == "off":
+        return None
+    options = ctx.check_options or CheckOptions()
+    if isinstance(phase.checks, list) and options.commands is None:
+        options = options.model_copy(update={"commands": list(phase.checks)})
+    return options
+
+
+async def run_phase_checks(ctx: RunContext, phase: PhaseSpec) -> PhaseChecks | None:
+    """Plan and run the phase's checks against the run's project; None when it runs none."""
+    from orchestrator._turn import emit
+    from orchestrator.checks.selection import plan_checks
+    from orchestrator.checks.suite import run_checks
+
+    options = phase_options(ctx, phase)
+    if options is None or ctx.project_dir is None:
+        return None
+    plan = plan_checks(ctx.project_dir, options)
+    results = await run_checks(
+        plan,
+        ctx.project_dir,
+        options,
+        secrets=_secrets(ctx),
+        keep_dir=ctx.run_dir / "checks" / phase.key,
+    )
+    for r in results:
+        emit("check_finished", ctx.run_id, phase.key, None, f"{r.name}: {r.status} ({r.message})")
+    if not results:
+        emit("check_finished", ctx.run_id, phase.key, None, plan.note)
+    return PhaseChecks(
+        results=[r.model_dump(mode="json") for r in results], python=plan.python, note=plan.note
+    )
+
+
+def _secrets(ctx: RunContext) -> list[str]:
+    """The run's known secrets: their values are kept out of a check's environment and output."""
+    keys = (ctx.settings.openai_api_key, ctx.settings.azure_api_key)
+    return [k.get_secret_value() for k in keys if k is not None]
+
+
+def phase_results(state: RunState, key: str) -> list[CheckResult]:
+    found = (state.get("checks") or {}).get(key)
+    return [CheckResult.model_validate(r) for r in found["results"]] if found else []
+
+
+def checks_blocks(state: RunState, key: str) -> list[str]:
+    """The phase's check results as one delimited data block for an agent's prompt (none when the
+    phase runs no checks)."""
+    from orchestrator.checks.results import prompt_text
+
+    found = (state.get("checks") or {}).get(key)
+    if not found:
+        return []
+    text = prompt_text(phase_results(state, key), found["note"])
+    return [data_block("check-results", "the project's checks", text)]
+
+
+def failing_checks(state: RunState, key: str) -> list[CheckResult]:
+    """The phase's checks that did not pass: any one fails the gate."""
+    return [r for r in phase_results(state, key) if not r.ok]
+
+
+def failure_message(failing: list[CheckResult]) -> str:
+    """One line for the gate: which checks failed and how."""
+    parts = []
+    for r in failing:
+        first = r.failures[0].id if r.failures else ""
+        parts.append(f"{r.name} {r.status} ({r.message}{'; first: ' + first if first else ''})")
+    return "checks failed: " + "; ".join(parts)
