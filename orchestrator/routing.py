@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from orchestrator._terms import Token, content_words, mentions, term, tokenize
 from orchestrator._weights import WEIGHTS, Weights
 from orchestrator.cards import AgentCard
+from orchestrator.checks.model import CheckOptions, PlannedCheck
 from orchestrator.phases import PhaseSpec, Pipeline, card_deliverables, serves
 from orchestrator.project import ProjectSnapshot
 
@@ -104,6 +105,12 @@ class PlannedPhase(BaseModel):
     collaborators: list[str] = Field(default_factory=list)
     deliverables: dict[str, list[str]] = Field(default_factory=dict)
     """Agent id -> the deliverable items its card lists for this phase (primary first)."""
+    checks: list[PlannedCheck] = Field(default_factory=list)
+    """The project's real checks the phase would run (`checks:` in its phase file), and why."""
+    checks_note: str = ""
+    """Why a phase that runs checks would run none (nothing declared or detected)."""
+    checks_python: str = ""
+    """The Python environment its Python checks would run with, in words."""
     message: str | None = Field(default=None, exclude=True)
     """Why the phase has no primary, for people; None when it has one."""
     route: Route | None = Field(default=None, exclude=True)
@@ -390,10 +397,17 @@ class Router:
         return (name, weights["script"]) if name else None
 
 
-def plan(router: Router, task: str, pipeline: Pipeline) -> list[PlannedPhase]:
-    """The whole run as it would happen, phase by phase, without calling a model."""
+def plan(
+    router: Router, task: str, pipeline: Pipeline, checks: CheckOptions | None = None
+) -> list[PlannedPhase]:
+    """The whole run as it would happen, phase by phase, without calling a model; `checks` are
+    the run's `--check*` options."""
+    from orchestrator.checks.selection import options_for, plan_checks
+
     planned: list[PlannedPhase] = []
     for phase in pipeline.phases:
+        options = options_for(phase, checks)
+        found = plan_checks(router.snapshot.root, options) if options is not None else None
         route = router.route(task, phase)
         deliverables: dict[str, list[str]] = {}
         message = None
@@ -409,6 +423,9 @@ def plan(router: Router, task: str, pipeline: Pipeline) -> list[PlannedPhase]:
                 primary=route.primary,
                 collaborators=route.collaborators,
                 deliverables=deliverables,
+                checks=found.checks if found else [],
+                checks_note=found.note if found else "",
+                checks_python=found.python if found and found.checks else "",
                 message=message,
                 route=route,
             )

@@ -200,7 +200,7 @@ def _checked_python(options: CheckOptions) -> CheckOptions:
         return options
     from orchestrator.checks.selection import python_for
 
-    path = Path(options.python).resolve()
+    path = Path(options.python).absolute()  # not resolved: a venv's python is a symlink
     python_for(Path("."), path)
     return options.model_copy(update={"python": path})
 
@@ -259,14 +259,16 @@ class Runner:
         agents_dirs: Sequence[Path] = (),
         pipeline: str | None = None,
         approval_gates: bool = False,
+        checks: CheckOptions | None = None,
     ) -> tuple[Pipeline, list[PlannedPhase]]:
-        """Who would work on each phase of the pipeline and what each must deliver."""
+        """Who would work on each phase of the pipeline, what each must deliver, and which real
+        checks a phase would run (with `checks`, the run's `--check*` options)."""
         from orchestrator.routing import plan
 
         router, chosen = self.router(project_dir, agents_dirs, pipeline)
         if approval_gates or self.settings.approval_gates:
             chosen = chosen.with_approval_gates()
-        return chosen, plan(router, task, chosen)
+        return chosen, plan(router, task, chosen, checks)
 
     def route(
         self,

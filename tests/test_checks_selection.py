@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -207,3 +209,17 @@ def test_a_phase_file_may_set_checks(value: object, expected: object) -> None:
         }
     )
     assert spec.checks == expected
+
+
+def test_plan_lists_the_checks_verify_would_run_and_why(tmp_path: Path, run_cli: Any) -> None:
+    _tree(tmp_path, {"pyproject.toml": "", "tests/test_x.py": ""})
+    code, out, _ = run_cli("plan", "Verify it", "--project-dir", str(tmp_path), "--check-python", str(PY))
+    assert code == 0
+    assert "Checks of phase 7 verify (Python: --check-python" in out
+    assert "python -m pytest  (Python project (pyproject.toml) with tests in tests/)" in out
+
+
+def test_plan_json_says_when_there_is_nothing_to_check(tmp_path: Path, run_cli: Any) -> None:
+    _, out, _ = run_cli("plan", "Verify it", "--project-dir", str(tmp_path), "--json")
+    verify = json.loads(out)["phases"][-1]
+    assert verify["checks"] == [] and verify["checks_note"].startswith("no checks: none declared")

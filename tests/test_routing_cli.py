@@ -123,7 +123,16 @@ def test_plan_json_lists_every_phase_of_the_pipeline(
         ("verify", "7", "database-specialist"),
     ]
     first = data["phases"][0]
-    assert list(first) == ["phase", "label", "primary", "collaborators", "deliverables"]
+    assert list(first) == [
+        "phase",
+        "label",
+        "primary",
+        "collaborators",
+        "deliverables",
+        "checks",
+        "checks_note",
+        "checks_python",
+    ]
     assert list(first["deliverables"]) == [first["primary"], *first["collaborators"]]
     assert first["deliverables"]["database-specialist"][0] == "Logical data model"
 

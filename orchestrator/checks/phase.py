@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from orchestrator.checks.model import CheckOptions, CheckResult
+from orchestrator.checks.model import CheckResult
+from orchestrator.checks.selection import options_for
 from orchestrator.prompts import data_block
 from orchestrator.state import PhaseChecks, RunState
 
@@ -19,24 +20,13 @@ if TYPE_CHECKING:
     from orchestrator.phases import PhaseSpec
 
 
-def phase_options(ctx: RunContext, phase: PhaseSpec) -> CheckOptions | None:
-    """The options of `phase`'s checks; None when the phase runs none. `--check` wins over a
-    phase's own list of commands."""
-    if phase.checks == "off":
-        return None
-    options = ctx.check_options or CheckOptions()
-    if isinstance(phase.checks, list) and options.commands is None:
-        options = options.model_copy(update={"commands": list(phase.checks)})
-    return options
-
-
 async def run_phase_checks(ctx: RunContext, phase: PhaseSpec) -> PhaseChecks | None:
     """Plan and run the phase's checks against the run's project; None when it runs none."""
     from orchestrator._turn import emit
     from orchestrator.checks.selection import plan_checks
     from orchestrator.checks.suite import run_checks
 
-    options = phase_options(ctx, phase)
+    options = options_for(phase, ctx.check_options)
     if options is None or ctx.project_dir is None:
         return None
     plan = plan_checks(ctx.project_dir, options)

@@ -16,10 +16,13 @@ import shutil
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.checks.model import CheckOptions, CheckPlan, PlannedCheck
 from orchestrator.errors import ConfigError
+
+if TYPE_CHECKING:
+    from orchestrator.phases import PhaseSpec
 
 _PY_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", "pytest.ini", "tox.ini")
 _TEST_DIRS = ("tests", "test")
@@ -28,6 +31,17 @@ NOTHING = (
     "no checks: none declared (--check, [tool.phasegraph] checks) and none detected "
     "(no Python tests, no package.json test script, no go.mod, no Cargo.toml)"
 )
+
+
+def options_for(phase: PhaseSpec, options: CheckOptions | None) -> CheckOptions | None:
+    """The options of `phase`'s checks; None when the phase runs none. `--check` wins over a
+    phase's own list of commands."""
+    if phase.checks == "off":
+        return None
+    options = options or CheckOptions()
+    if isinstance(phase.checks, list) and options.commands is None:
+        options = options.model_copy(update={"commands": list(phase.checks)})
+    return options
 
 
 def plan_checks(project_dir: Path, options: CheckOptions | None = None) -> CheckPlan:
