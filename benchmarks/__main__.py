@@ -51,6 +51,7 @@ PRESENTED = (
 OTHERS = (
     ("cards", "bench_cards", []),
     ("routing", "bench_routing", []),
+    ("checks", "bench_checks", []),
 )
 """Benchmarks owned by other modules: (name, module, extra arguments); run as child processes."""
 

@@ -20,7 +20,8 @@ from orchestrator.checks.results import JUnitError, counted, parse_junit, summar
 from orchestrator.checks.sandbox import Completed, Sandbox, check_env, isolation
 from orchestrator.providers._redact import redact
 
-_SKIP = frozenset({".git", ".phasegraph", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
+_SKIP = frozenset({".git", ".phasegraph", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
+"""Not copied: history, run state, tool caches (`__pycache__` is: its bytecode stays valid)."""
 _LINK = frozenset({".venv", "venv", "node_modules"})
 """Environment folders: linked into the copy, not copied."""
 
