@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from orchestrator.providers._redact import redact
 from orchestrator.settings import hide_url_password
 
-MEMORY_BYTES = 4 * 1024**3
+MEMORY_BYTES = 8 * 1024**3
 """Address space of one check's processes (`RLIMIT_AS`)."""
 MAX_PROCESSES = 4096
 """Processes of the check's user (`RLIMIT_NPROC`): a fork bomb stops here (not enforced for root)."""
