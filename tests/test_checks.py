@@ -16,6 +16,8 @@ from junitparser import Failure, JUnitXml
 from orchestrator.checks import CheckOptions, CheckResult, plan_checks, run_checks
 from orchestrator.checks.results import prompt_text
 from orchestrator.checks.sandbox import isolation
+from orchestrator.errors import ProviderUnavailable
+from orchestrator.providers.base import ModelRequest, ModelResponse, T
 from tests.conftest import ScriptedProvider
 
 pytestmark = pytest.mark.slow
@@ -229,3 +231,52 @@ def test_malformed_junit_falls_back_to_the_exit_status_with_a_warning(tmp_path: 
     (result,) = _run(tmp_path, str(fake))
     assert result.status == "passed" and result.passed == 1 and result.tests == []
     assert any("malformed JUnit XML" in w and "exit status" in w for w in result.warnings)
+
+
+def test_a_relative_command_runs_from_the_projects_copy(tmp_path: Path) -> None:
+    script = tmp_path / "bin" / "check.sh"
+    script.parent.mkdir()
+    script.write_text("#!/bin/sh\ntest -f bin/check.sh\n")
+    script.chmod(0o755)
+    (result,) = _run(tmp_path, "./bin/check.sh")
+    assert result.status == "passed"
+
+
+def test_a_bad_check_timeout_is_a_usage_error(tmp_path: Path, run_cli: Any) -> None:
+    code, _, err = run_cli("verify", "--project-dir", str(tmp_path), "--check-timeout", "0")
+    assert code == 2 and "--check-timeout" in err
+
+
+def test_the_report_names_the_python_that_ran_the_checks(tmp_path: Path, run_cli: Any) -> None:
+    project = _project(tmp_path / "p", "def test_passes():\n    assert True\n")
+    out = tmp_path / "o"
+    code, _, _ = run_cli(
+        "verify", "--project-dir", str(project), "--provider", "offline", "--out", str(out),
+        "--check-python", PY, "-q",
+    )  # fmt: skip
+    report = next(out.rglob("report.md")).read_text()
+    assert code == 0 and f"**Checks** (Python: --check-python ({PY}))" in report
+    assert "- `pytest` **passed** — 1 passed (exit 0)" in report
+
+
+class _DownOnce(ScriptedProvider):
+    """The provider fails the first call (after the checks ran), then answers."""
+
+    async def complete(self, request: ModelRequest[T]) -> ModelResponse[T]:
+        if not self.requests:
+            self.requests.append(request)
+            raise ProviderUnavailable("the provider is down")
+        return await super().complete(request)
+
+
+def test_a_resumed_run_does_not_run_its_checks_again(tmp_path: Path) -> None:
+    from orchestrator import Orchestrator
+
+    counter = tmp_path / "runs.txt"
+    check = f"{PY} -c \"open({str(counter)!r}, 'a').write('x')\""
+    orch = Orchestrator(provider=_DownOnce(), out_dir=tmp_path / "o", checks=[check])
+    stopped = orch.verify(tmp_path)
+    assert stopped.error_type == "ProviderUnavailable" and counter.read_text() == "x"
+    resumed = orch.resume(stopped.run_id, tmp_path)
+    assert resumed.status == "completed" and counter.read_text() == "x"
+    assert resumed["verify"].checks[0].status == "passed"

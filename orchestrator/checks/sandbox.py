@@ -189,7 +189,7 @@ class Sandbox:
     async def run(self, argv: Sequence[str]) -> Completed:
         """Run `argv` (no shell) in its own process group; kill the group at the timeout."""
         started = time.monotonic()
-        program = shutil.which(argv[0], path=self.env.get("PATH")) if argv else None
+        program = _program(argv[0], self.cwd, self.env.get("PATH")) if argv else None
         if program is None:
             return Completed(None, "", 0.0, start_error=f"command not found: {argv[0] if argv else ''}")
         try:
@@ -247,6 +247,14 @@ class Sandbox:
                 with contextlib.suppress(asyncio.CancelledError):
                     await pumping
         return timed_out
+
+
+def _program(name: str, cwd: str, path: str | None) -> str | None:
+    """The executable `name` names: on the check's PATH, or (with a `/`) relative to its folder."""
+    if os.sep in name:
+        found = os.path.join(cwd, name)
+        return found if os.path.isfile(found) and os.access(found, os.X_OK) else None
+    return shutil.which(name, path=path)
 
 
 def _kill_group(pgid: int) -> None:
