@@ -32,7 +32,7 @@ DEMO_PY   := $(DEMO_VENV)/bin/python
 
 $(DEMO_VENV)/.installed: $(DEMO_DIR)/requirements.txt
 	python3 -m venv $(DEMO_VENV)
-	$(DEMO_PY) -m pip install --quiet -r $(DEMO_DIR)/requirements.txt "pytest>=8" "httpx>=0.27"
+	$(DEMO_PY) -m pip install --quiet -r $(DEMO_DIR)/requirements.txt "pytest>=8" "pytest-cov>=5" "httpx>=0.27"
 	touch $(DEMO_VENV)/.installed
 
 demo: $(STAMP) $(DEMO_VENV)/.installed

@@ -280,3 +280,13 @@ def test_a_resumed_run_does_not_run_its_checks_again(tmp_path: Path) -> None:
     resumed = orch.resume(stopped.run_id, tmp_path)
     assert resumed.status == "completed" and counter.read_text() == "x"
     assert resumed["verify"].checks[0].status == "passed"
+
+
+def test_line_coverage_is_measured_when_pytest_cov_is_there(tmp_path: Path) -> None:
+    project = _project(
+        tmp_path / "p", "from lib import half\n\n\ndef test_half():\n    assert half(4) == 2\n"
+    )
+    (project / "lib.py").write_text("def half(x):\n    return x / 2\n\n\ndef unused():\n    return 1\n")
+    (result,) = _run(project)
+    assert result.status == "passed" and result.coverage is not None and 50 < result.coverage < 100
+    assert f"line coverage {result.coverage:.1f}%" in prompt_text([result])

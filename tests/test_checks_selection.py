@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from orchestrator.checks import CheckOptions, plan_checks
-from orchestrator.checks.results import JUnitError, parse_junit
+from orchestrator.checks.results import JUnitError, coverage_percent, parse_junit
 from orchestrator.checks.sandbox import check_env
 from orchestrator.errors import ConfigError
 from orchestrator.phases import PhaseSpec, find_phase
@@ -223,3 +223,25 @@ def test_plan_json_says_when_there_is_nothing_to_check(tmp_path: Path, run_cli: 
     _, out, _ = run_cli("plan", "Verify it", "--project-dir", str(tmp_path), "--json")
     verify = json.loads(out)["phases"][-1]
     assert verify["checks"] == [] and verify["checks_note"].startswith("no checks: none declared")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('<coverage line-rate="0.875" branch-rate="0"/>', 87.5),
+        ('<coverage line-rate="1"/>', 100.0),
+        ('<coverage line-rate="0.12345"/>', 12.35),
+    ],
+)
+def test_line_coverage_is_read_from_cobertura_xml(tmp_path: Path, text: str, expected: float) -> None:
+    path = tmp_path / "c.xml"
+    path.write_text(text)
+    assert coverage_percent(path) == expected
+
+
+@pytest.mark.parametrize("text", ["<coverage/>", "<report/>", "<coverage"])
+def test_unreadable_coverage_is_refused(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "c.xml"
+    path.write_text(text)
+    with pytest.raises(JUnitError):
+        coverage_percent(path)

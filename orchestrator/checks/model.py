@@ -55,6 +55,8 @@ class PlannedCheck(BaseModel):
     """Where the command came from: `--check`, `pyproject.toml [tool.phasegraph]`, or what was detected."""
     junit: bool = False
     """True when the command is a pytest run phasegraph asks for a JUnit XML report."""
+    coverage: bool = False
+    """True when phasegraph also asks it for line coverage (pytest-cov is in its environment)."""
 
 
 class CheckPlan(BaseModel):
@@ -100,6 +102,8 @@ class CheckResult(BaseModel):
     """The tool's own JUnit XML, relative to the run folder (None when the tool wrote none)."""
     why: str = ""
     """Where the command came from."""
+    coverage: float | None = None
+    """Line coverage in percent, when measured (pytest with pytest-cov in the project's environment)."""
     message: str = ""
     """One line on the outcome (`2 passed, 1 failed`, `command not found: foo`)."""
     warnings: list[str] = Field(default_factory=list)

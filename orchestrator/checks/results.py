@@ -28,21 +28,38 @@ class JUnitError(ValueError):
     """A JUnit XML report that cannot be read."""
 
 
-def parse_junit(path: Path) -> list[TestCase]:
-    """Every `<testcase>` of a JUnit XML file; `JUnitError` when it is missing, too big or malformed."""
+def _read_xml(path: Path, what: str) -> ET.Element:
+    """The root of a tool's XML report, read with care (size cap, no DOCTYPE, no entities)."""
     try:
         size = path.stat().st_size
     except OSError:
-        raise JUnitError("the tool wrote no JUnit XML") from None
+        raise JUnitError(f"the tool wrote no {what}") from None
     if size > _MAX_JUNIT_BYTES:
-        raise JUnitError(f"JUnit XML of {size} bytes is larger than {_MAX_JUNIT_BYTES}")
+        raise JUnitError(f"{what} of {size} bytes is larger than {_MAX_JUNIT_BYTES}")
     data = path.read_bytes()
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        raise JUnitError("JUnit XML with a DOCTYPE or entity declarations is refused")
+        raise JUnitError(f"{what} with a DOCTYPE or entity declarations is refused")
     try:
-        root = ET.fromstring(data)
+        return ET.fromstring(data)
     except ET.ParseError as exc:
-        raise JUnitError(f"malformed JUnit XML ({exc})") from None
+        raise JUnitError(f"malformed {what} ({exc})") from None
+
+
+def coverage_percent(path: Path) -> float:
+    """Line coverage in percent from a Cobertura XML report (`coverage xml`, `pytest --cov-report=xml`)."""
+    root = _read_xml(path, "coverage XML")
+    if root.tag != "coverage":
+        raise JUnitError(f"malformed coverage XML (root element <{root.tag}>)")
+    rate = root.get("line-rate")
+    try:
+        return round(float(rate or "") * 100, 2)
+    except ValueError:
+        raise JUnitError(f"coverage XML without a line-rate ({rate!r})") from None
+
+
+def parse_junit(path: Path) -> list[TestCase]:
+    """Every `<testcase>` of a JUnit XML file; `JUnitError` when it is missing, too big or malformed."""
+    root = _read_xml(path, "JUnit XML")
     if root.tag not in ("testsuites", "testsuite"):
         raise JUnitError(f"malformed JUnit XML (root element <{root.tag}>)")
     return [_case(el) for el in root.iter("testcase")]
@@ -118,7 +135,8 @@ def prompt_text(results: Sequence[CheckResult], note: str = "") -> str:
     lines = [f"{len(results)} check(s) ran the project's own commands in a sandbox."]
     for r in ordered:
         exit_part = "" if r.exit_code is None else f", exit {r.exit_code}"
-        lines.append(f"\n## check `{r.name}`: {r.status.upper()}{exit_part} ({summary(r)})")
+        cov = "" if r.coverage is None else f"; line coverage {r.coverage:.1f}%"
+        lines.append(f"\n## check `{r.name}`: {r.status.upper()}{exit_part} ({summary(r)}{cov})")
         lines.append(f"command: {r.command}")
         if r.status in ("error", "timeout"):
             lines.append(_TIMING.sub("<time>", r.message))
@@ -139,6 +157,7 @@ def markdown(results: Sequence[CheckResult], python: str, note: str, fix_rounds:
     lines = [f"**Checks** (Python: {python}):" if python else "**Checks:**"]
     for r in results:
         where = f", output `{r.log}`" if r.log else ""
+        where += "" if r.coverage is None else f"; line coverage {r.coverage:.1f}%"
         lines.append(
             f"- `{r.name}` **{r.status}** — {r.message}; `{r.command}` ({r.why}; "
             f"isolation {r.isolation}; {r.duration_s:.1f} s{where})"

@@ -13,6 +13,7 @@ import json
 import os
 import shlex
 import shutil
+import subprocess
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -153,8 +154,11 @@ def _detected(project_dir: Path, python: str) -> list[PlannedCheck]:
     tests = _python_tests(project_dir)
     if tests is not None:
         argv = [python, "-m", "pytest"]
+        cov = has_module(python, "pytest_cov")
         found.append(
-            PlannedCheck(name="pytest", command="python -m pytest", argv=argv, why=tests, junit=True)
+            PlannedCheck(
+                name="pytest", command="python -m pytest", argv=argv, why=tests, junit=True, coverage=cov
+            )
         )
     script = _npm_test(project_dir)
     if script is not None:
@@ -167,6 +171,21 @@ def _detected(project_dir: Path, python: str) -> list[PlannedCheck]:
         argv = ["cargo", "test"]
         found.append(PlannedCheck(name="cargo test", command="cargo test", argv=argv, why="Cargo.toml"))
     return found
+
+
+def has_module(python: str, module: str) -> bool:
+    """True when `python` can import `module` (asked once per plan, in a child process)."""
+    try:
+        done = subprocess.run(
+            [python, "-c", f"import importlib.util as u, sys; sys.exit(u.find_spec({module!r}) is None)"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
 
 
 def _python_tests(project_dir: Path) -> str | None:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from orchestrator.checks.model import CheckOptions, CheckPlan, CheckResult, PlannedCheck
-from orchestrator.checks.results import JUnitError, counted, parse_junit, summary, tail
+from orchestrator.checks.results import JUnitError, counted, coverage_percent, parse_junit, summary, tail
 from orchestrator.checks.sandbox import Completed, Sandbox, check_env, isolation
 from orchestrator.providers._redact import redact
 
@@ -70,10 +70,13 @@ async def run_checks(
         results = []
         for index, check in enumerate(plan.checks):
             junit = scratch / f"junit-{index}.xml"
-            done = await sandbox.run(_argv(check, junit))
+            cover = scratch / f"coverage-{index}.xml"
+            done = await sandbox.run(_argv(check, junit, cover))
             roots = [str(cwd), str(project_dir), tmp]
             done.output = _clean(done.output, roots, secrets)
             result = _result(check, done, sandbox, junit, roots, secrets)
+            if check.coverage and result.status != "error":
+                result.coverage = _coverage(cover, result)
             if keep_dir is not None:
                 _keep(result, done.output, junit, keep_dir, index)
             results.append(result)
@@ -95,10 +98,22 @@ def _env(plan: CheckPlan, project_dir: Path, secrets: Iterable[str], scratch: Pa
     return check_env(os.environ, secrets, extra)
 
 
-def _argv(check: PlannedCheck, junit: Path) -> list[str]:
-    if check.junit and not any(a.startswith("--junitxml") or a.startswith("--junit-xml") for a in check.argv):
-        return [*check.argv, f"--junitxml={junit}", "-o", "junit_family=xunit2"]
-    return list(check.argv)
+def _argv(check: PlannedCheck, junit: Path, coverage: Path) -> list[str]:
+    """The command with the reports phasegraph reads: JUnit XML, and line coverage as XML."""
+    argv = list(check.argv)
+    if check.junit and not any(a.startswith(("--junitxml", "--junit-xml")) for a in argv):
+        argv += [f"--junitxml={junit}", "-o", "junit_family=xunit2"]
+    if check.coverage:
+        argv += ["--cov=.", f"--cov-report=xml:{coverage}"]
+    return argv
+
+
+def _coverage(path: Path, result: CheckResult) -> float | None:
+    try:
+        return coverage_percent(path)
+    except JUnitError as exc:
+        result.warnings.append(f"coverage: {exc}")
+        return None
 
 
 def _result(
