@@ -46,6 +46,10 @@ _EXPORTS: dict[str, str] = {
     "StepLimitReached": "orchestrator.errors",
     "UnsafePath": "orchestrator.errors",
     "WriteFailed": "orchestrator.errors",
+    "WorkspaceError": "orchestrator.errors",
+    "WorkspaceResult": "orchestrator.result",
+    "Change": "orchestrator.result",
+    "ApplyOutcome": "orchestrator.workspace",
     "Settings": "orchestrator.settings",
     "load_card": "orchestrator.cards",
     "parse_card": "orchestrator.cards",
@@ -65,12 +69,14 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "AgentCard",
     "AgentResult",
+    "ApplyOutcome",
     "AuthenticationFailed",
     "BadRequest",
     "BudgetExceeded",
     "CallUsage",
     "CardError",
     "Catalog",
+    "Change",
     "Collaborator",
     "ConfigError",
     "Deliverable",
@@ -106,6 +112,8 @@ __all__ = [
     "UnsafePath",
     "Usage",
     "UsageLimits",
+    "WorkspaceError",
+    "WorkspaceResult",
     "WriteFailed",
     "configure_logging",
     "load_card",
@@ -138,6 +146,7 @@ if TYPE_CHECKING:
         StepLimitReached,
         Truncated,
         UnsafePath,
+        WorkspaceError,
         WriteFailed,
     )
     from orchestrator.events import Event
@@ -146,12 +155,13 @@ if TYPE_CHECKING:
     from orchestrator.providers import make_provider
     from orchestrator.providers.base import Message, ModelRequest, ModelResponse, Provider
     from orchestrator.providers.offline import OfflineProvider
-    from orchestrator.result import AgentResult, Deliverable, PhaseResult, RunResult
+    from orchestrator.result import AgentResult, Change, Deliverable, PhaseResult, RunResult, WorkspaceResult
     from orchestrator.routing import Route
     from orchestrator.runtime import Runtime
     from orchestrator.settings import Settings
     from orchestrator.stepping import Run
     from orchestrator.usage import CallUsage, Usage, UsageLimits
+    from orchestrator.workspace import ApplyOutcome
 
 
 def __getattr__(name: str) -> Any:

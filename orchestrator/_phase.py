@@ -30,6 +30,7 @@ from orchestrator._turn import (
     turn_spec,
     work,
 )
+from orchestrator._writes import phase_head, refresh_snapshot
 from orchestrator.checks.phase import checks_blocks, failing_checks, failure_message, run_phase_checks
 from orchestrator.deliverables import missing
 from orchestrator.phases import PhaseSpec, card_deliverables
@@ -50,6 +51,21 @@ Graph = StateGraph[RunState, RunContext, RunState, RunState]
 
 def _turn_update(done: TurnResult) -> RunUpdate:
     return {"outputs": {done.key: done.output}, "requests": done.requests}
+
+
+def _head(state: RunState, key: str) -> str | None:
+    """The workspace commit phase `key` started from (None without a workspace)."""
+    return (state.get("heads") or {}).get(key)
+
+
+def _mentioned(state: RunState, phase: PhaseSpec) -> list[str]:
+    """Where a writing phase's agent finds the files it is likely to change named: the task and
+    the deliverables so far (a phase that only reads gets its card's file patterns alone)."""
+    if not phase.writes:
+        return []
+    outputs = (state.get("outputs") or {}).values()
+    earlier = (t for o in outputs if o["phase"] != phase.key for t in o["deliverables"].values())
+    return [state["task"], *earlier]
 
 
 class PhaseNodes:
@@ -75,6 +91,7 @@ class PhaseNodes:
         """Choose the phase's primary and collaborators; a phase nobody serves fails here."""
         ctx = runtime.context
         phase = ctx.pipeline.phase(self.key)
+        refresh_snapshot(ctx)
         found = ctx.router.route(state["task"], phase)
         emit("phase_started", ctx.run_id, self.key, None, f"phase {phase.label} {phase.name}")
         record = cast(RouteRecord, found.model_dump(mode="json"))
@@ -98,6 +115,9 @@ class PhaseNodes:
         checks = await run_phase_checks(ctx, phase)
         if checks is not None:
             update["checks"] = {self.key: checks}
+        start = phase_head(ctx)
+        if start is not None:
+            update["heads"] = {self.key: start}
         return update
 
     async def primary(self, state: RunState, runtime: Runtime[RunContext]) -> RunUpdate:
@@ -121,7 +141,7 @@ class PhaseNodes:
             feedback=(state.get("feedback") or {}).get(self.key, ""),
             context=checks_blocks(state, self.key)
             + earlier_blocks(ctx, state, phase, card.id)
-            + file_blocks(ctx, card),
+            + file_blocks(ctx, card, _mentioned(state, phase), _head(state, self.key)),
         )
         job = Assignment(role="primary", by=None, brief="", depth=0, seq="0", chain=[])
         spec = turn_spec(card, phase, items, allowed)
@@ -164,6 +184,7 @@ class PhaseNodes:
                     "seq": seq,
                     "route": {"candidates": mine},
                     "check_blocks": checks_blocks(state, self.key),
+                    "head": _head(state, self.key),
                 }
             )
             brief = req["brief"][:120]
@@ -199,7 +220,14 @@ class PhaseNodes:
             brief=payload["brief"],
             deliverables=items,
             collaborators=notes(card, allowed),
-            context=checked + needed + file_blocks(ctx, card),
+            context=checked
+            + needed
+            + file_blocks(
+                ctx,
+                card,
+                [payload["task"], *payload["needed"].values()] if phase.writes else (),
+                payload.get("head"),
+            ),
         )
         job = Assignment(
             role="collaborator",
@@ -271,6 +299,11 @@ class PhaseNodes:
                 update["feedback"] = {self.next_key: text}
             return Command(goto=self.next_node, update=update)
         archive_phase(ctx.run_dir, self.key)
+        start = _head(state, self.key)
+        if ctx.workspace is not None and start:
+            from orchestrator.workspace import rewind
+
+            rewind(ctx.workspace, start, f"{self.key}.rejected")
         again: RunUpdate = {
             "outputs": dict.fromkeys(self._mine(state.get("outputs"))),
             "requests": dict.fromkeys(self._mine(state.get("requests"))),

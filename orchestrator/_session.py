@@ -8,7 +8,7 @@ so any process can open it again from its id alone.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +32,22 @@ from orchestrator.events import Event, EventHandler
 from orchestrator.lease import run_lease
 from orchestrator.providers.base import Provider
 from orchestrator.registry import Registry
-from orchestrator.result import AgentResult, Deliverable, PhaseResult, Reason, RunResult, RunStatus
+from orchestrator.result import (
+    AgentResult,
+    Change,
+    Deliverable,
+    PhaseResult,
+    Reason,
+    RunResult,
+    RunStatus,
+    WorkspaceResult,
+)
 from orchestrator.run import run_dir_for
 from orchestrator.runtime import current_runtime
 from orchestrator.settings import Settings
 from orchestrator.state import AgentOutput, RouteRecord, RunConfig, RunState
 from orchestrator.usage import UsageRecord, sum_records
+from orchestrator.workspace import Workspace
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
@@ -75,6 +85,8 @@ class StoredConfig(BaseModel):
     """The run's phase keys; empty in runs older than this field: the whole pipeline."""
     checks: CheckOptions = Field(default_factory=CheckOptions)
     """The run's `--check*` options: which checks, their timeout, network and Python."""
+    workspace: Workspace | None = None
+    """Where the run writes code; None for a run without a writing phase (or older than workspaces)."""
 
     @classmethod
     def for_new_run(
@@ -269,7 +281,32 @@ def build_result(
         model=config["model"] if config else "",
         message=message,
         error_type=error_type,
+        workspace=_workspace_result(config),
         run_dir=str(run_dir),
+    )
+
+
+def _workspace_result(config: RunConfig | None) -> WorkspaceResult | None:
+    """The run's workspace for the manifest: its head read from git (the base if it is gone)."""
+    record = config.get("workspace") if config else None
+    if not record:
+        return None
+    from orchestrator.errors import WorkspaceError
+    from orchestrator.result import FileStat
+    from orchestrator.workspace import diff_stat, head
+
+    ws = Workspace.model_validate(record)
+    tip, files = ws.base, []
+    try:
+        if ws.root.is_dir():
+            tip = head(ws)
+            files = [
+                FileStat(path=f.path, added=f.added, removed=f.removed) for f in diff_stat(ws, ws.base, tip)
+            ]
+    except WorkspaceError:
+        pass
+    return WorkspaceResult(
+        path=str(ws.path), branch=ws.branch, base=ws.base, head=tip, in_place=ws.in_place, files=files
     )
 
 
@@ -328,6 +365,8 @@ def _agent_result(out: AgentOutput, records: Sequence[UsageRecord]) -> AgentResu
             for name, text in out["deliverables"].items()
         ],
         usage=sum_records(r for r in records if r.phase == out["phase"] and r.agent == out["agent"]),
+        changes=[Change.model_validate(c) for c in out.get("changes") or []],
+        commit=out.get("commit"),
     )
 
 
@@ -454,11 +493,14 @@ async def open_session(
     *,
     pipeline: Pipeline | None = None,
     catalog: Catalog | None = None,
+    make_workspace: Callable[[], Workspace] | None = None,
 ) -> AsyncIterator[Session]:
     """The run's graph, ready to advance, with the run's lease held until the caller is done.
 
-    With `config` this is a new run (its id must be free). Without, the run's checkpoint
-    in `project_dir`'s checkpointer, read once under the lease, says how to open it.
+    With `config` this is a new run (its id must be free); `make_workspace` then makes its
+    workspace, once the lease is held and the id is known to be free, into `config.workspace`.
+    Without, the run's checkpoint in `project_dir`'s checkpointer, read once under the lease,
+    says how to open it.
     """
     from orchestrator.checkpoint import open_persistence
 
@@ -475,6 +517,8 @@ async def open_session(
                 raise ConfigError(
                     f"--run-id {run_id}: a run with this id already exists (use `phasegraph resume`)"
                 )
+            if make_workspace is not None:
+                config.workspace = make_workspace()
         else:
             values = await checkpoint_values(pers, run_id)
             config = StoredConfig.from_state(values, run_id)
@@ -531,7 +575,14 @@ async def _context(
     project_dir = config.project_dir
     if catalog is None:
         catalog = Catalog.load(config.agents_dirs, project_dir=project_dir)
-    snapshot = ProjectSnapshot.scan(project_dir)
+    ws = config.workspace
+    scanned = ""
+    if ws is not None:
+        from orchestrator.workspace import head, reopen
+
+        reopen(ws)
+        scanned = head(ws)
+    snapshot = ProjectSnapshot.scan(ws.path if ws is not None else project_dir)
     ledger = UsageLedger(records=await journal.spending())
     return RunContext(
         settings=runner.settings,
@@ -547,4 +598,6 @@ async def _context(
         on_call=runner.on_call,
         project_dir=project_dir,
         check_options=config.checks,
+        workspace=ws,
+        scanned_head=scanned,
     )

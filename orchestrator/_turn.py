@@ -8,16 +8,18 @@ its runtime context; nothing here is checkpointed but what a turn returns.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from langgraph.config import get_stream_writer
 from pydantic import BaseModel
 
+from orchestrator._writes import TreeAt, apply_turn, file_blocks_for, files_at, files_section, named_files
 from orchestrator.artifacts import safe_join, write_deliverable
 from orchestrator.cards import AgentCard
 from orchestrator.catalog import Catalog
+from orchestrator.changes import TurnChanges
 from orchestrator.checks.model import CheckOptions
 from orchestrator.deliverables import OutputSpec, output_spec
 from orchestrator.events import EventKind
@@ -37,6 +39,7 @@ from orchestrator.routing import Router
 from orchestrator.settings import Settings
 from orchestrator.state import AgentOutput, Candidates, HandoffRequest, Role, RunState
 from orchestrator.usage import UsageLedger
+from orchestrator.workspace import Workspace
 
 _MAX_FILE_CHARS = 6_000
 """One project file never takes more than this much of the prompt."""
@@ -67,6 +70,12 @@ class RunContext:
     """The project the run works on: where its real checks run (a disposable copy of it)."""
     check_options: CheckOptions | None = None
     """The run's `--check*` options (None: the defaults)."""
+    workspace: Workspace | None = None
+    """Where the run writes code (None for a run without a writing phase); `snapshot` scans it."""
+    scanned_head: str = ""
+    """The workspace commit `snapshot` was scanned at (`_writes.refresh_snapshot`)."""
+    trees: dict[str, TreeAt] = field(default_factory=dict)
+    """The workspace's files at the commits phases started from, read once each."""
 
 
 def emit(
@@ -169,24 +178,21 @@ def earlier_blocks(ctx: RunContext, state: RunState, phase: PhaseSpec, agent: st
     return blocks
 
 
-def file_blocks(ctx: RunContext, card: AgentCard) -> list[str]:
-    """Project files the card's file-pattern triggers pick, shallowest first, size-capped."""
+def file_blocks(
+    ctx: RunContext, card: AgentCard, mentioned_in: Sequence[str] = (), at: str | None = None
+) -> list[str]:
+    """Project files the card's file-pattern triggers pick, shallowest first, size-capped; first the
+    files named in `mentioned_in` (the task and earlier deliverables of a phase that writes). With a
+    workspace, the files as they were at commit `at` (where the phase started)."""
     budget = ctx.settings.project_file_chars
     patterns = card.triggers.get("file_patterns", [])
-    if budget <= 0 or not patterns:
+    files = files_at(ctx, at)
+    named = named_files(files, mentioned_in) if mentioned_in else []
+    if budget <= 0 or not (patterns or named):
         return []
-    files = sorted(ctx.snapshot.matching(patterns), key=lambda p: (p.count("/"), p))
-    blocks: list[str] = []
-    used = 0
-    for rel in files:
-        if used >= budget:
-            break
-        text = ctx.snapshot.read_text(rel, min(_MAX_FILE_CHARS, budget - used))
-        if not text.strip():
-            continue
-        used += len(text)
-        blocks.append(data_block("project-file", rel, text))
-    return blocks
+    picked = sorted(files.matching(patterns), key=lambda p: (p.count("/"), p))
+    chosen = list(dict.fromkeys([*named, *picked]))
+    return file_blocks_for(files, chosen, budget, _MAX_FILE_CHARS)[0]
 
 
 @dataclass(frozen=True)
@@ -232,9 +238,11 @@ async def work(ctx: RunContext, turn: Turn) -> TurnResult:
     system = system_prompt(ctx, card, phase, turn.task, turn.route)
     output = await _ask(ctx, spec, [system, Message(role="user", content=turn.user)], card.id, phase.key)
     texts = spec.deliverables(output)
+    done = apply_turn(ctx, phase.key, card.id, job.seq, spec.changes(output)) if spec.writes else None
     paths: dict[str, str] = {}
     for name, text in texts.items():
-        paths[name] = write_deliverable(ctx.run_dir, phase.key, card.id, name, text, run_id=ctx.run_id)
+        shown = text + (files_section(ctx.workspace, done, name) if done else "")
+        paths[name] = write_deliverable(ctx.run_dir, phase.key, card.id, name, shown, run_id=ctx.run_id)
         emit(
             "deliverable_written",
             ctx.run_id,
@@ -256,8 +264,31 @@ async def work(ctx: RunContext, turn: Turn) -> TurnResult:
         repaired=[],
         handoff_targets=list(spec.handoff_targets),
     )
+    if done is not None:
+        record["changes"] = done.records
+        record["commit"] = done.commit
+        _report_files(ctx, phase.key, card.id, done)
     requests = _requests(phase.key, card.id, job, spec.handoffs(output), texts)
     return TurnResult(key=f"{phase.key}/{card.id}", output=record, requests=requests)
+
+
+def _report_files(ctx: RunContext, phase: str, agent: str, done: TurnChanges) -> None:
+    applied = sum(1 for r in done.records if r["status"] == "applied")
+    refused = len(done.records) - applied
+    if not done.records:
+        return
+    where = f"commit {done.commit[:12]}" if done.commit else "no commit (nothing changed)"
+    more = f", {refused} refused" if refused else ""
+    emit(
+        "files_committed",
+        ctx.run_id,
+        phase,
+        agent,
+        f"{applied} file(s){more}: {where}",
+        commit=done.commit,
+        applied=applied,
+        refused=refused,
+    )
 
 
 def _requests(
@@ -284,19 +315,21 @@ def _requests(
 
 def turn_spec(card: AgentCard, phase: PhaseSpec, items: list[str], allowed: Sequence[str]) -> OutputSpec:
     """The output model of a turn: the card's items for the phase, and handoffs to `allowed` agents."""
-    return output_spec(card.id, phase.key, items, handoff_targets=allowed, shareable=items)
+    return output_spec(
+        card.id, phase.key, items, handoff_targets=allowed, shareable=items, writes=phase.writes
+    )
 
 
 def _repair_spec(
-    agent: str, phase: str, items: list[str], gaps: list[str], targets: list[str] | None
+    agent: str, phase: str, items: list[str], gaps: list[str], targets: list[str] | None, writes: bool = False
 ) -> OutputSpec:
     """The agent's own output model of the turn being repaired, so that the repair call starts
     with the same schema and system prompt as that turn and the provider's prompt cache serves
-    them (the answer's other deliverables are ignored). A turn checkpointed before its targets
-    were recorded gets a model of the missing deliverables alone."""
+    them (the answer's other deliverables, and its file changes, are ignored). A turn checkpointed
+    before its targets were recorded gets a model of the missing deliverables alone."""
     if targets is None:
         return output_spec(agent, phase, gaps, suffix="Repair")
-    return output_spec(agent, phase, items, handoff_targets=targets, shareable=items)
+    return output_spec(agent, phase, items, handoff_targets=targets, shareable=items, writes=writes)
 
 
 async def repair(
@@ -305,7 +338,7 @@ async def repair(
     """Ask the agent once more, for the deliverables its turn left missing or empty (`gaps`)."""
     items = card_deliverables(card, phase)
     emit("repair_requested", ctx.run_id, phase.key, card.id, f"missing: {', '.join(gaps)}", missing=gaps)
-    spec = _repair_spec(card.id, phase.key, items, gaps, out.get("handoff_targets"))
+    spec = _repair_spec(card.id, phase.key, items, gaps, out.get("handoff_targets"), phase.writes)
     user = ctx.prompts.render(
         PHASE_INSTRUCTIONS,
         phase=phase,
@@ -321,8 +354,11 @@ async def repair(
     messages = [system, Message(role="user", content=user), Message(role="user", content=ask_again)]
     output = await _ask(ctx, spec, messages, card.id, phase.key)
     fixed = {name: text for name, text in spec.deliverables(output).items() if name in gaps}
+    done = TurnChanges(out.get("changes") or [], out.get("commit"))
     written = {
-        n: write_deliverable(ctx.run_dir, phase.key, card.id, n, t, run_id=ctx.run_id)
+        n: write_deliverable(
+            ctx.run_dir, phase.key, card.id, n, t + files_section(ctx.workspace, done, n), run_id=ctx.run_id
+        )
         for n, t in fixed.items()
     }
     new = out.copy()

@@ -214,9 +214,32 @@ def render_report(result: RunResult) -> str:
         f"{u.cached_tokens} cached tokens, ${u.cost_usd:.4f}",
         "",
     ]
+    lines += _workspace_lines(result)
     for phase in result.phases:
         lines.append(render_phase_markdown(phase))
     return "\n".join(lines)
+
+
+def _workspace_lines(result: RunResult) -> list[str]:
+    """The run's code: its branch and diff stat, or why it wrote none."""
+    ws = result.workspace
+    if ws is None:
+        return []
+    lines = ["## Code", "", f"- **Branch:** `{ws.branch}` (base `{ws.base[:12]}`, head `{ws.head[:12]}`)"]
+    lines.append(f"- **Workspace:** `{ws.path}`" + (" (in place)" if ws.in_place else ""))
+    if ws.head == ws.base:
+        why = (
+            " because the provider is offline (it never invents code)" if result.provider == "offline" else ""
+        )
+        lines.append(f"- No code was written{why}.")
+    else:
+        added, removed = sum(f.added for f in ws.files), sum(f.removed for f in ws.files)
+        lines.append(f"- **Diff stat:** {len(ws.files)} file(s) changed, +{added} -{removed}")
+        lines += [f"  - `{f.path}` +{f.added} -{f.removed}" for f in ws.files]
+        lines.append(
+            f"- Review: `phasegraph diff {result.run_id}`; bring home: `phasegraph apply {result.run_id}`."
+        )
+    return [*lines, ""]
 
 
 def find_run_dir(out_dir: Path, run_id: str) -> Path:

@@ -36,7 +36,7 @@ def slug(text: str, max_len: int = 60) -> str:
     return out or "deliverable"
 
 
-RESERVED_FIELDS = frozenset({"handoffs", "phase"})
+RESERVED_FIELDS = frozenset({"handoffs", "phase", "changes"})
 """Field names the output models use themselves: a deliverable never takes one."""
 
 
@@ -108,6 +108,8 @@ class OutputSpec:
     fields: dict[str, str]
     """Deliverable item -> field name."""
     handoff_targets: tuple[str, ...]
+    writes: bool = False
+    """True when the model has a `changes` list (a phase that writes files)."""
 
     def deliverables(self, output: BaseModel) -> dict[str, str]:
         """Deliverable item -> text, in card order."""
@@ -121,6 +123,12 @@ class OutputSpec:
         raw = output.model_dump().get("handoffs") or []
         return [dict(h) for h in raw]
 
+    def changes(self, output: BaseModel) -> list[dict[str, Any]]:
+        """The file changes the output asks for, as plain data (empty when the phase writes none)."""
+        if not self.writes:
+            return []
+        return [dict(c) for c in output.model_dump().get("changes") or []]
+
 
 def output_spec(
     agent: str,
@@ -130,17 +138,19 @@ def output_spec(
     handoff_targets: Sequence[str] = (),
     shareable: Sequence[str] = (),
     suffix: str = "Output",
+    writes: bool = False,
 ) -> OutputSpec:
     """Build the output model for `agent` in `phase`: one required field per item.
 
     `handoff_targets` become the enum of `handoffs[].to`, so handing off to anyone
     else cannot even be expressed; with no targets there is no `handoffs` field.
     `shareable` are the items a handoff may pass on (`deliverables_needed`).
+    `writes` adds `changes`: the files the turn writes or deletes, each naming its deliverable.
     The same inputs give the same model class (one per runtime), so schemas derived from it
     are built once.
     """
     build = current_runtime().memo(_output_spec, maxsize=1024)
-    return build(agent, phase, tuple(items), tuple(handoff_targets), tuple(shareable), suffix)
+    return build(agent, phase, tuple(items), tuple(handoff_targets), tuple(shareable), suffix, writes)
 
 
 def _output_spec(
@@ -150,6 +160,7 @@ def _output_spec(
     handoff_targets: tuple[str, ...],
     shareable: tuple[str, ...],
     suffix: str,
+    writes: bool = False,
 ) -> OutputSpec:
     names = field_names(items)
     fields: dict[str, Any] = {
@@ -175,9 +186,32 @@ def _output_spec(
             list[handoff],
             Field(description="Work to hand to collaborators; an empty list when none is needed."),
         )
+    if writes and items:
+        change: Any = _change_model(agent, phase, items)
+        fields["changes"] = (list[change], Field(description=_CHANGES_HELP))
     model = create_model(
         _model_name(agent, phase, suffix),
         __config__=ConfigDict(extra="forbid"),
         **fields,
     )
-    return OutputSpec(model=model, fields=names, handoff_targets=tuple(handoff_targets))
+    return OutputSpec(
+        model=model, fields=names, handoff_targets=tuple(handoff_targets), writes=writes and bool(items)
+    )
+
+
+_CHANGES_HELP = (
+    "The project files this turn writes or deletes, each with its complete new content; "
+    "an empty list when no file changes."
+)
+
+
+def _change_model(agent: str, phase: str, items: Sequence[str]) -> type[BaseModel]:
+    """One file change: `deliverable` is an enum of the turn's own deliverables."""
+    return create_model(
+        _model_name(agent, phase, "Change"),
+        __config__=ConfigDict(extra="forbid"),
+        path=(str, Field(description="The file's path relative to the project root, with '/' separators.")),
+        action=(_literal(["write", "delete"]), Field(description="write: create or replace; delete.")),
+        content=(str, Field(description="For write: the file's complete new content. For delete: empty.")),
+        deliverable=(_literal(items), Field(description="The deliverable this file belongs to.")),
+    )

@@ -131,6 +131,10 @@ class WriteFailed(PhasegraphError):
     """A file could not be written: no permission, a file where a folder should be, a full disk."""
 
 
+class WorkspaceError(PhasegraphError):
+    """A run's workspace cannot be made or brought home: a dirty tree, a conflict, a git failure."""
+
+
 # A run's recorded outcome and the exit codes.
 
 AWAITING_APPROVAL: Final = "AwaitingApproval"
@@ -159,6 +163,7 @@ ERROR_TYPES: Final[dict[str, type[PhasegraphError]]] = {
         GateFailed,
         UnsafePath,
         WriteFailed,
+        WorkspaceError,
     )
 }
 """Every error class by the name a run records in `error_type` (`manifest.json`, the registry)."""

@@ -19,6 +19,7 @@ EventKind = Literal[
     "agent_started",
     "handoff",
     "deliverable_written",
+    "files_committed",
     "repair_requested",
     "check_finished",
     "gate_passed",

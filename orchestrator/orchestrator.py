@@ -34,6 +34,7 @@ from orchestrator.routing import PlannedPhase, Route
 from orchestrator.run import VERIFY_TASK as VERIFY_TASK  # re-exported: the task `verify` runs by default
 from orchestrator.run import Runner, RunOptions
 from orchestrator.settings import Settings, load_settings
+from orchestrator.workspace import ApplyOutcome
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -193,12 +194,17 @@ class Orchestrator:
         approval_gates: bool | None = None,
         from_run: str | None = None,
         from_artifacts: PathLike | None = None,
+        in_place: bool = False,
+        include_uncommitted: bool = False,
         on_event: EventHandler | None = None,
     ) -> RunResult:
         """Run `task` through the pipeline (or only `phases`) until it ends, pauses or stops.
 
         `until` stops after that phase (`aresume` continues); `from_run` / `from_artifacts`
-        supply earlier phases' deliverables when running later phases alone.
+        supply earlier phases' deliverables when running later phases alone. A phase that writes
+        code works in the run's own workspace (`RunResult.workspace`; `apply` brings it home):
+        `in_place` writes in the project's checkout instead, `include_uncommitted` carries its
+        uncommitted changes along instead of refusing to start.
         """
         opts = self._options(
             task,
@@ -210,6 +216,8 @@ class Orchestrator:
             approval_gates=approval_gates,
             from_run=from_run,
             from_artifacts=from_artifacts,
+            in_place=in_place,
+            include_uncommitted=include_uncommitted,
         )
         return await self._runner(self._handler(on_event)).start(opts)
 
@@ -277,6 +285,15 @@ class Orchestrator:
         """A run as its checkpoint has it now."""
         return await self._runner(None).show(run_id, Path(project_dir))
 
+    async def aapply(self, run_id: str, project_dir: PathLike = ".") -> ApplyOutcome:
+        """Bring run `run_id`'s code into the project's working tree; `applied` is False when there was
+        nothing to apply. A clash with local changes raises `WorkspaceError` and changes nothing."""
+        return await self._runner(None).apply(run_id, Path(project_dir))
+
+    async def adiff(self, run_id: str, project_dir: PathLike = ".") -> str:
+        """Run `run_id`'s changes as a unified diff (empty when it wrote no code)."""
+        return await self._runner(None).diff(run_id, Path(project_dir))
+
     async def aruns(self, project_dir: PathLike = ".") -> list[dict[str, Any]]:
         """Every run in the checkpointer, newest first: run_id, task, status, phases, pipeline, updated."""
         return await self._runner(None).list(Path(project_dir))
@@ -321,6 +338,8 @@ class Orchestrator:
         approval_gates: bool | None = None,
         from_run: str | None = None,
         from_artifacts: PathLike | None = None,
+        in_place: bool = False,
+        include_uncommitted: bool = False,
         on_event: EventHandler | None = None,
     ) -> RunResult:
         """`arun`, synchronously; callbacks run in the calling thread."""
@@ -334,6 +353,8 @@ class Orchestrator:
             approval_gates=approval_gates,
             from_run=from_run,
             from_artifacts=from_artifacts,
+            in_place=in_place,
+            include_uncommitted=include_uncommitted,
         )
         return self._sync(lambda runner: runner.start(opts), on_event)
 
@@ -402,6 +423,14 @@ class Orchestrator:
     def show(self, run_id: str, project_dir: PathLike = ".") -> RunResult:
         """`ashow`, synchronously."""
         return run_sync(self.ashow(run_id, project_dir))
+
+    def apply(self, run_id: str, project_dir: PathLike = ".") -> ApplyOutcome:
+        """`aapply`, synchronously."""
+        return run_sync(self.aapply(run_id, project_dir))
+
+    def diff(self, run_id: str, project_dir: PathLike = ".") -> str:
+        """`adiff`, synchronously."""
+        return run_sync(self.adiff(run_id, project_dir))
 
     def runs(self, project_dir: PathLike = ".") -> list[dict[str, Any]]:
         """`aruns`, synchronously."""
@@ -479,6 +508,8 @@ class Orchestrator:
         approval_gates: bool | None = None,
         from_run: str | None = None,
         from_artifacts: PathLike | None = None,
+        in_place: bool = False,
+        include_uncommitted: bool = False,
     ) -> RunOptions:
         """One call's options, checked by `RunOptions` as the CLI's are; this object's card folders."""
         return RunOptions(
@@ -493,6 +524,8 @@ class Orchestrator:
             from_run=from_run,
             from_artifacts=_path(from_artifacts),
             **self.check_options,
+            in_place=in_place,
+            include_uncommitted=include_uncommitted,
         )
 
     def _runner(self, on_event: EventHandler | None) -> Runner:

@@ -57,6 +57,9 @@ class PhaseSpec(BaseModel):
     """The project's real checks this phase runs before its agents work, and its gate requires:
     `auto` (`--check`, else the project's configuration, else detection), a list of commands,
     or `off`."""
+    writes: bool = False
+    """True when the phase's agents change the project's files (in the run's workspace, never the
+    user's tree): their output model gains a `changes` list (`orchestrator.changes`)."""
     source: str = ""
     """File the phase was read from."""
 

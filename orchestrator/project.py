@@ -252,6 +252,13 @@ class ProjectSnapshot(BaseModel):
         return self._index
 
 
+def list_files(root: Path, *, max_files: int = 100_000) -> tuple[list[str], bool]:
+    """Every file of `root` a scan sees (`.gitignore` honoured, `SKIP_DIRS` left out), sorted, and
+    whether `max_files` cut the list short: what a copy of the project takes along."""
+    files, truncated, _ = _walk(str(project_dir(Path(root))), max_files)
+    return files, truncated
+
+
 def _needle(pattern: str) -> str:
     """A substring every path the glob matches must contain (its longest literal run)."""
     if "\\" in pattern:

@@ -32,6 +32,39 @@ class Deliverable(BaseModel):
     """True when the text came from the gate's repair request."""
 
 
+class Change(BaseModel):
+    """One file change an agent's answer asked for, and whether it was applied (`orchestrator.changes`)."""
+
+    path: str
+    action: Literal["write", "delete"]
+    deliverable: str
+    """The deliverable the file belongs to."""
+    status: Literal["applied", "refused"]
+    reason: str = ""
+    """Why it was refused (empty when applied)."""
+
+
+class FileStat(BaseModel):
+    """One file the run changed: lines added and removed between the workspace's base and head."""
+
+    path: str
+    added: int
+    removed: int
+
+
+class WorkspaceResult(BaseModel):
+    """Where the run wrote code: its branch from `base` to `head` (`head == base`: nothing written)."""
+
+    path: str
+    """The project folder inside the workspace."""
+    branch: str
+    base: str
+    head: str
+    in_place: bool = False
+    files: list[FileStat] = Field(default_factory=list)
+    """The run's whole diff stat (base .. head), paths relative to the project."""
+
+
 class AgentResult(BaseModel):
     """What one agent did in one phase."""
 
@@ -42,6 +75,10 @@ class AgentResult(BaseModel):
     """The brief it was given when it was handed work (empty for the primary)."""
     deliverables: list[Deliverable] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
+    changes: list[Change] = Field(default_factory=list)
+    """The files its turn wrote or deleted (a phase that writes), applied or refused."""
+    commit: str | None = None
+    """Its turn's commit on the run's branch, if it changed any file."""
 
 
 class Reason(BaseModel):
@@ -77,6 +114,8 @@ class PhaseResult(BaseModel):
     """Rounds in which failing checks went back to the agent that wrote the code."""
     usage: Usage = Field(default_factory=Usage)
     run_dir: str = Field(default="", exclude=True)
+    diff: str = Field(default="", exclude=True)
+    """The code the phase's agents wrote, as a unified diff; filled by the notebook handle (`Run`)."""
 
     @property
     def deliverables(self) -> dict[str, dict[str, str]]:
@@ -89,7 +128,16 @@ class PhaseResult(BaseModel):
     def _repr_markdown_(self) -> str:
         from orchestrator.artifacts import render_phase_markdown
 
-        return render_phase_markdown(self, excerpt_chars=160)
+        shown = render_phase_markdown(self, excerpt_chars=160)
+        if not self.diff:
+            return shown
+        files = self.diff.count("\ndiff --git ") + self.diff.startswith("diff --git ")
+        body = self.diff if len(self.diff) <= _DIFF_CHARS else self.diff[:_DIFF_CHARS] + "\n[... cut ...]\n"
+        fence = "`" * max(3, _longest_backticks(body) + 1)
+        return (
+            f"{shown}\n<details><summary>Code written: {files} file(s)</summary>\n\n"
+            f"{fence}diff\n{body.rstrip()}\n{fence}\n\n</details>\n"
+        )
 
 
 class RunResult(BaseModel):
@@ -107,6 +155,8 @@ class RunResult(BaseModel):
     """Why the run stopped, when it did not complete."""
     error_type: str | None = None
     """The error class that stopped the run (`GateFailed`, `RateLimited`, ...), if any."""
+    workspace: WorkspaceResult | None = None
+    """Where the run wrote code; None for a run without a phase that writes."""
     run_dir: str = ""
 
     @property
@@ -133,6 +183,19 @@ class RunResult(BaseModel):
         from orchestrator.artifacts import render_report
 
         return render_report(self)
+
+
+_DIFF_CHARS = 20_000
+"""A notebook shows this much of a phase's diff; `phasegraph diff` shows it all."""
+
+
+def _longest_backticks(text: str) -> int:
+    """The longest run of backticks in `text`: a fence around it must be longer."""
+    longest = run = 0
+    for ch in text:
+        run = run + 1 if ch == "`" else 0
+        longest = max(longest, run)
+    return longest
 
 
 def _read_body(path: Path) -> str:

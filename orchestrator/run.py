@@ -28,6 +28,7 @@ from orchestrator.errors import ConfigError
 from orchestrator.events import EventHandler
 from orchestrator.result import RunResult
 from orchestrator.settings import Settings
+from orchestrator.workspace import ApplyOutcome, Workspace, create_workspace, ensure_private_dir
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -81,6 +82,10 @@ class RunOptions:
     """Let checks reach the network (`--check-network`)."""
     check_python: Path | None = None
     """The Python that runs Python checks (`--check-python`); default the project's `.venv`, else PATH."""
+    in_place: bool = False
+    """Write code in the project's own checkout (on a new branch) instead of a workspace: for CI."""
+    include_uncommitted: bool = False
+    """Carry the project's uncommitted changes into the workspace instead of refusing to start."""
 
     def __post_init__(self) -> None:
         check_task(self.task)
@@ -185,6 +190,23 @@ def check_until(pipeline: Pipeline, keys: Sequence[str], until: str) -> str:
     if key not in keys:
         raise ConfigError(f"--until {until}: phase {key} is not one of this run's phases ({', '.join(keys)})")
     return key
+
+
+def _workspace_maker(
+    opts: RunOptions, project_dir: Path, run_id: str, out_dir: Path
+) -> Callable[[], Workspace]:
+    """What makes a new run's workspace, once its id is known to be free (`open_session`)."""
+
+    def make() -> Workspace:
+        return create_workspace(
+            project_dir,
+            run_id,
+            in_place=opts.in_place,
+            include_uncommitted=opts.include_uncommitted,
+            leave_out=(out_dir,),
+        )
+
+    return make
 
 
 def checked_project_dir(path: Path) -> Path:
@@ -306,7 +328,6 @@ class Runner:
     async def start(self, opts: RunOptions) -> RunResult:
         """Start a new run and drive it until it ends or pauses; every input is checked before
         anything is written or any model is called."""
-        from orchestrator._private import private_dir
         from orchestrator._session import StoredConfig, imported_outputs, open_session
         from orchestrator.artifacts import check_writable
         from orchestrator.catalog import Catalog
@@ -323,9 +344,12 @@ class Runner:
         agents_dirs = [Path(d).resolve() for d in (*opts.agents_dirs, *self.settings.agents_dirs)]
         catalog = Catalog.load(agents_dirs, project_dir=project_dir).check()
         out_dir = out_dir_for(self.settings, project_dir)
+        writes = any(pipeline.phase(k).writes for k in keys)
         if self.settings.out_dir is None:  # the default artifacts folder is inside it
-            private_dir(project_dir / ".phasegraph")
+            ensure_private_dir(project_dir)
         check_writable(out_dir, "--out" if self.settings.out_dir else "artifacts folder (--out)")
+        if writes or not self.settings.checkpoint_url:  # workspaces or the default state go inside it
+            ensure_private_dir(project_dir)
         outputs: dict[str, AgentOutput] = {}
         source = opts.from_artifacts or (run_dir_for(out_dir, opts.from_run) if opts.from_run else None)
         if source is not None:
@@ -341,12 +365,13 @@ class Runner:
             phases=keys,
             checks=_checked_python(opts.check_options()),
         )
-        state = RunState(
-            run_id=run_id, task=opts.task, phases=keys, config=config.to_state(), outputs=outputs
-        )
+        make = _workspace_maker(opts, project_dir, run_id, out_dir) if writes else None
         async with open_session(
-            self, run_id, project_dir, config, pipeline=pipeline, catalog=catalog
+            self, run_id, project_dir, config, pipeline=pipeline, catalog=catalog, make_workspace=make
         ) as session:
+            state = RunState(
+                run_id=run_id, task=opts.task, phases=keys, config=config.to_state(), outputs=outputs
+            )
             session.started(opts.task, keys)
             return await session.execute(state, until=opts.until)
 
@@ -404,6 +429,37 @@ class Runner:
     ) -> RunResult:
         """Reject the phase a run waits on; it runs again with `reason` as feedback."""
         return await self.decide(run_id, project_dir, approve=False, text=reason, until=until)
+
+    # The run's code: no lease, no provider.
+
+    async def workspace(self, run_id: str, project_dir: Path) -> Workspace | None:
+        """Where run `run_id` wrote code, from its checkpoint; None for a run without a writing phase."""
+        from orchestrator._session import StoredConfig, checkpoint_values
+        from orchestrator.checkpoint import open_persistence
+
+        check_run_id(run_id)
+        async with open_persistence(self.settings.checkpoint_url, checked_project_dir(project_dir)) as pers:
+            values = await checkpoint_values(pers, run_id)
+        return StoredConfig.from_state(values, run_id).workspace
+
+    async def diff(self, run_id: str, project_dir: Path) -> str:
+        """The run's changes as a unified diff (empty when it wrote no code)."""
+        from orchestrator.workspace import diff
+
+        ws = await self.workspace(run_id, project_dir)
+        return diff(ws) if ws is not None and ws.root.is_dir() else ""
+
+    async def apply(self, run_id: str, project_dir: Path) -> ApplyOutcome:
+        """Bring the run's changes into the project's working tree (`phasegraph apply`)."""
+        from orchestrator.errors import WorkspaceError
+        from orchestrator.workspace import ApplyOutcome, bring_home
+
+        ws = await self.workspace(run_id, project_dir)
+        if ws is None:
+            return ApplyOutcome(False, f"run {run_id} had no phase that writes code")
+        if not ws.root.is_dir():
+            raise WorkspaceError(f"run {run_id}: its workspace {ws.root} is gone")
+        return bring_home(ws, checked_project_dir(project_dir))
 
     # Reading: no lease, no provider.
 

@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     max_steps: int = Field(200, ge=1)
     context_chars: int = Field(12_000, ge=500)
     project_file_chars: int = Field(16_000, ge=0)
+    max_change_files: int = Field(100, ge=1)
+    """Files one agent turn may write or delete; the items past it are refused."""
+    max_change_bytes: int = Field(2_000_000, ge=1)
+    """Bytes one agent turn may write in all; the items past it are refused."""
 
     # Persistence and output
     checkpoint_url: str | None = None

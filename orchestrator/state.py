@@ -62,6 +62,19 @@ class RouteRecord(Candidates):
 Role = Literal["primary", "collaborator"]
 
 
+class ChangeRecord(TypedDict):
+    """One file change an agent's answer asked for, and what became of it (`orchestrator.changes`)."""
+
+    path: str
+    """As the model wrote it, relative to the project."""
+    action: Literal["write", "delete"]
+    deliverable: str
+    """The deliverable the file belongs to, as the model said."""
+    status: Literal["applied", "refused"]
+    reason: str
+    """Why it was refused (empty when applied)."""
+
+
 class AgentOutput(TypedDict):
     """What one agent delivered in one phase; keyed `phase/agent` in `RunState.outputs`."""
 
@@ -87,6 +100,10 @@ class AgentOutput(TypedDict):
     Absent for imported outputs (and in checkpoints older than the repair's reuse)."""
     imported: NotRequired[bool]
     """True for an earlier run's deliverables (`--from-run`, `--from-artifacts`)."""
+    changes: NotRequired[list[ChangeRecord]]
+    """A writing phase's file changes, item by item (absent in phases that do not write)."""
+    commit: NotRequired[str | None]
+    """The turn's commit on the run's branch; None when it changed no file."""
 
 
 class HandoffRequest(TypedDict):
@@ -113,6 +130,8 @@ class CollaboratorTask(HandoffRequest):
     """The collaborator's own routing candidate(s): what matched it is part of its prompt."""
     check_blocks: NotRequired[list[str]]
     """The phase's real check results, as prompt data blocks (none when it runs no checks)."""
+    head: NotRequired[str | None]
+    """The workspace's commit when the phase started (`RunState.heads`)."""
 
 
 class DispatchMark(TypedDict):
@@ -163,6 +182,19 @@ class RunConfig(TypedDict):
     phases: NotRequired[list[str]]
     checks: NotRequired[dict[str, object]]
     """`orchestrator.checks.CheckOptions`, dumped: the run's `--check*` options."""
+    workspace: NotRequired[WorkspaceRecord | None]
+    """Where the run writes code (`orchestrator.workspace.Workspace`); None for a run that writes none."""
+
+
+class WorkspaceRecord(TypedDict):
+    """A run's workspace as its stored configuration keeps it (`orchestrator.workspace.Workspace`)."""
+
+    path: str
+    root: str
+    branch: str
+    base: str
+    kind: Literal["worktree", "copy", "in-place"]
+    in_place: bool
 
 
 class RunState(TypedDict, total=False):
@@ -188,6 +220,9 @@ class RunState(TypedDict, total=False):
     """Phase -> a person's words for it (approval feedback, or a rejection's reason)."""
     checks: Annotated[dict[str, PhaseChecks], merge]
     """Phase -> the project's real checks it ran."""
+    heads: Annotated[dict[str, str], merge]
+    """Phase -> the workspace's commit when it started: what its turns read of the project, and
+    where a rejected phase starts again (runs with a workspace only)."""
 
 
 class RunUpdate(TypedDict, total=False):
@@ -201,3 +236,4 @@ class RunUpdate(TypedDict, total=False):
     phase_status: dict[str, PhaseStatus]
     feedback: dict[str, str]
     checks: dict[str, PhaseChecks]
+    heads: dict[str, str]

@@ -193,6 +193,8 @@ class Run:
             "approval_gates": o.approval_gates,
             "from_run": o.from_run,
             "from_artifacts": o.from_artifacts,
+            "in_place": o.in_place,
+            "include_uncommitted": o.include_uncommitted,
         }
 
     def _waiting(self) -> str:
@@ -226,4 +228,11 @@ class Run:
             stopped = error_class(result.error_type) or PhasegraphError
             if stopped is not GateFailed:
                 raise stopped(f"run {result.run_id}: {result.message}")
-        return result.phase(key)
+        phase = result.phase(key)
+        ws = result.workspace
+        commits = [a.commit for a in phase.agents if a.commit]
+        if ws is not None and commits and Path(ws.path).is_dir():
+            from orchestrator.workspace import commits_diff
+
+            phase.diff = commits_diff(Path(ws.path), ws.base, ws.head, commits)
+        return phase

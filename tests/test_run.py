@@ -292,10 +292,12 @@ async def test_runs_on_postgresql_give_the_same_manifest_as_sqlite(project: Path
     ).start(RunOptions(task=TASK, project_dir=project, run_id=run_id))
 
     def shape(r: RunResult) -> object:
-        return r.model_dump(mode="json", exclude={"run_id", "run_dir"})
+        return r.model_dump(mode="json", exclude={"run_id", "run_dir", "workspace"})
 
     assert pg.status == sqlite.status == "completed"
     assert shape(pg) == shape(sqlite)
+    assert pg.workspace is not None and sqlite.workspace is not None  # each run has its own
+    assert pg.workspace.branch == f"phasegraph/{run_id}"
     resumed = await Runner(load_settings(provider="offline", checkpoint_url=pg_url)).show(run_id, project)
     assert resumed.status == "completed"
 

@@ -245,6 +245,14 @@ def test_a_run_keeps_its_configuration_as_the_same_plain_json(project: Path) -> 
         "cassette": None,
         "phases": ["design", "build"],
         "checks": {"commands": None, "timeout_s": 600.0, "network": False, "python": None},
+        "workspace": {
+            "path": str(root / ".phasegraph" / "workspaces" / first.run_id),
+            "root": str(root / ".phasegraph" / "workspaces" / first.run_id),
+            "branch": f"phasegraph/{first.run_id}",
+            "base": (values["config"].get("workspace") or {"base": ""})["base"],
+            "kind": "copy",
+            "in_place": False,
+        },
     }
     assert list(values["config"]) == list(StoredConfig.model_fields)
     assert StoredConfig.from_state(values, first.run_id).to_state() == values["config"]

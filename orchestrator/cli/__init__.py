@@ -30,12 +30,12 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-_COMMAND_MODULES = ("agents", "run", "routing", "config")
+_COMMAND_MODULES = ("agents", "run", "routing", "config", "workspace")
 
 _GRAPH = ("orchestrator.run", "orchestrator._graph", "orchestrator.checkpoint")
 PRELOADED: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("run", "verify", "resume", "approve", "reject"), _GRAPH),
-    "runs": ("orchestrator.run", "orchestrator.checkpoint"),
+    **dict.fromkeys(("runs", "apply", "diff"), ("orchestrator.run", "orchestrator.checkpoint")),
 }
 """What a command needs whatever its options: the commands that advance a run build its graph;
 `runs` reads checkpoints. Provider stacks are not in it: they depend on the settings."""

@@ -22,6 +22,7 @@ _MARKS = {
     "agent_selected": "[green]●[/green]",
     "handoff": "[magenta]→[/magenta]",
     "deliverable_written": "  [dim]✓[/dim]",
+    "files_committed": "  [green]±[/green]",
     "repair_requested": "[yellow]![/yellow]",
     "check_finished": "[blue]⚙[/blue]",
     "gate_passed": "[green]✔[/green]",

@@ -153,6 +153,15 @@ def _finish(result: RunResult, as_json: bool) -> None:
         message = safe_markup(result.message, one_line=True)
         _err.print(f"[{colour}]{result.status}[/{colour}] {message}".rstrip())
         _err.print(f"artifacts: {terminal_safe(result.run_dir, one_line=True)}", markup=False)
+        ws = result.workspace
+        if ws is not None:
+            wrote = (
+                f"{len(ws.files)} file(s) on {ws.branch}; see `phasegraph diff {result.run_id}`, "
+                f"bring home with `phasegraph apply {result.run_id}`"
+                if ws.head != ws.base
+                else f"none written (branch {ws.branch})"
+            )
+            _err.print(f"code: {terminal_safe(wrote, one_line=True)}", markup=False)
         u = result.usage
         _err.print(
             f"usage: {u.calls} calls, {u.prompt_tokens} prompt + {u.completion_tokens} completion tokens, "
@@ -217,6 +226,16 @@ def run(
     ] = None,
     from_run: FromRunOption = None,
     from_artifacts: FromArtifactsOption = None,
+    in_place: Annotated[
+        bool,
+        typer.Option(
+            "--in-place", help="Write code in the project's own checkout, on a new branch (for CI)."
+        ),
+    ] = False,
+    include_uncommitted: Annotated[
+        bool,
+        typer.Option("--include-uncommitted", help="Carry uncommitted changes into the run's workspace."),
+    ] = False,
     langchain_model: ChatModelOption = None,
     check: CheckOption = None,
     check_timeout: CheckTimeoutOption = None,
@@ -241,6 +260,8 @@ def run(
         check_timeout=check_timeout,
         check_network=check_network,
         check_python=check_python,
+        in_place=in_place,
+        include_uncommitted=include_uncommitted,
     )
     _start(
         opts,

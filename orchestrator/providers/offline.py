@@ -4,6 +4,7 @@ It is a product, not a test hack: `make demo`, the notebook and most of phasegra
 own tests run on it, and users can run their own cards through it in their tests.
 Every answer validates against the request's output model; the same request gives
 the same answer, byte for byte; strings say plainly that they are offline output.
+A writing phase's `changes` is always empty: offline output never invents code.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class OfflineProvider(Provider):
         named = (_named("agent", request.agent), _named("phase", request.phase))
         context = " in ".join(part for part in named if part)
         data = OfflineData(model.model_json_schema(), seed=seed, context=context).value()
+        if "changes" in model.model_fields:
+            data["changes"] = []  # offline output describes; it never invents code
         data.update(self._forced(request))
         try:
             output = model.model_validate(data)
