@@ -31,6 +31,8 @@ from orchestrator._turn import (
     work,
 )
 from orchestrator._writes import phase_head, refresh_snapshot
+from orchestrator.checks.fixing import fix_round
+from orchestrator.checks.model import CheckOptions
 from orchestrator.checks.phase import checks_blocks, failing_checks, failure_message, run_phase_checks
 from orchestrator.deliverables import missing
 from orchestrator.phases import PhaseSpec, card_deliverables
@@ -243,9 +245,40 @@ class PhaseNodes:
         )
 
     async def gate(self, state: RunState, runtime: Runtime[RunContext]) -> RunUpdate:
-        """Check every deliverable of the phase; ask once for what is missing; pass or fail the phase."""
+        """Check every deliverable of the phase; ask once for what is missing; send failing checks
+        back to the agent that wrote the code (one fix round per pass, the gate looping back to
+        itself); then pass or fail the phase."""
         ctx = runtime.context
         phase = ctx.pipeline.phase(self.key)
+        status = state["phase_status"][self.key]
+        updated: dict[str, AgentOutput] = {}
+        if "fixing" in status:  # a later pass: the deliverables were judged in the first
+            still = dict(status.get("missing") or {})
+        else:
+            updated, still = await self._deliverables(ctx, state, phase)
+        failing = failing_checks(state, self.key)
+        done = int(status.get("fixing", 0))
+        limit = (ctx.check_options or CheckOptions()).fix_rounds
+        if failing and done < limit:
+            fixed = await fix_round(ctx, state, phase, failing, done + 1)
+            if fixed is not None:
+                record, again = fixed
+                rounds = [*(state.get("fix_rounds") or {}).get(self.key, []), record.model_dump(mode="json")]
+                update: RunUpdate = {
+                    "outputs": updated,
+                    "fix_rounds": {self.key: rounds},
+                    "phase_status": {self.key: {"status": "running", "fixing": done + 1, "missing": still}},
+                }
+                if again is not None:
+                    update["checks"] = {self.key: again}
+                return update
+        verdict = self._verdict(ctx, phase, still, failure_message(failing) if failing else "")
+        return {"outputs": updated, "phase_status": {self.key: verdict}}
+
+    async def _deliverables(
+        self, ctx: RunContext, state: RunState, phase: PhaseSpec
+    ) -> tuple[dict[str, AgentOutput], dict[str, list[str]]]:
+        """Each agent's deliverables checked, a gap asked for once: (repaired outputs, still missing)."""
         outputs = {k: o for k, o in (state.get("outputs") or {}).items() if o["phase"] == self.key}
         updated: dict[str, AgentOutput] = {}
         still: dict[str, list[str]] = {}
@@ -260,9 +293,7 @@ class PhaseNodes:
             left = missing(dict(new["deliverables"]), items)
             if left:
                 still[card.id] = left
-        failing = failing_checks(state, self.key)
-        verdict = self._verdict(ctx, phase, still, failure_message(failing) if failing else "")
-        return {"outputs": updated, "phase_status": {self.key: verdict}}
+        return updated, still
 
     def _verdict(
         self, ctx: RunContext, phase: PhaseSpec, still: dict[str, list[str]], checks_failed: str = ""
@@ -325,8 +356,11 @@ class PhaseNodes:
         return [Send(self.name(NodeKind.COLLABORATOR), payload) for payload in batch]
 
     def after_gate(self, state: RunState) -> str:
-        if state["phase_status"][self.key]["status"] == "failed":
+        status = state["phase_status"][self.key]["status"]
+        if status == "failed":
             return END
+        if status == "running":  # a fix round ran: judge again
+            return self.name(NodeKind.GATE)
         return self.name(NodeKind.APPROVAL) if self.needs_approval else self.next_node
 
     def add_to(self, graph: Graph) -> None:
@@ -344,6 +378,7 @@ class PhaseNodes:
         graph.add_edge(collaborator, dispatch)
         if self.needs_approval:
             graph.add_node(approval, self.approval, destinations=(self.next_node, route))
-            graph.add_conditional_edges(gate, self.after_gate, [approval, END])
+            graph.add_conditional_edges(gate, self.after_gate, [approval, END, gate])
         else:
-            graph.add_conditional_edges(gate, self.after_gate, list(dict.fromkeys([self.next_node, END])))
+            ends = list(dict.fromkeys([self.next_node, END, gate]))
+            graph.add_conditional_edges(gate, self.after_gate, ends)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from orchestrator._log import get_logger
 from orchestrator._nodes import GraphShape, NodeKind, is_node, node, phase_of
 from orchestrator.artifacts import read_manifest, write_manifest
-from orchestrator.checks.model import CheckOptions, CheckResult
+from orchestrator.checks.model import CheckOptions, CheckResult, FixRound
 from orchestrator.errors import (
     BudgetExceeded,
     ConfigError,
@@ -339,10 +339,12 @@ def _checks_of(values: RunState, key: str) -> dict[str, Any]:
     found = (values.get("checks") or {}).get(key)
     if not found:
         return {}
+    rounds = (values.get("fix_rounds") or {}).get(key) or []
     return {
         "checks": [CheckResult.model_validate(r) for r in found["results"]],
         "checks_python": found["python"],
         "checks_note": found["note"],
+        "fix_rounds": [FixRound.model_validate(r) for r in rounds],
     }
 
 

@@ -22,6 +22,7 @@ EventKind = Literal[
     "files_committed",
     "repair_requested",
     "check_finished",
+    "fix_round",
     "gate_passed",
     "gate_failed",
     "awaiting_approval",

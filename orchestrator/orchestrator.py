@@ -90,6 +90,8 @@ class Orchestrator:
         check_timeout: seconds before a check is killed with all it started (default 600).
         check_network: let checks reach the network (default: cut off where the OS allows).
         check_python: the Python that runs Python checks (default: the project's `.venv`, else PATH).
+        fix_rounds: rounds in which failing checks go back to the agent that wrote the code, whose
+            changes are committed in the run's workspace before the checks run again (default 2).
         **overrides: any other setting by field name (`max_usd=0.5`, `model="gpt-4o"`,
             `cassette="ci/verify.cassette.jsonl"`); see `.env.example`.
     """
@@ -107,6 +109,7 @@ class Orchestrator:
         check_timeout: float | None = None,
         check_network: bool = False,
         check_python: PathLike | None = None,
+        fix_rounds: int | None = None,
         **overrides: Any,
     ) -> None:
         given: dict[str, Any] = dict(overrides)
@@ -139,6 +142,7 @@ class Orchestrator:
             "check_timeout": check_timeout,
             "check_network": check_network,
             "check_python": _path(check_python),
+            "fix_rounds": fix_rounds,
         }
         """The `--check*` options of every run this object starts (checked by `RunOptions`)."""
 

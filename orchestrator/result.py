@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from orchestrator.checks.model import CheckResult
+from orchestrator.checks.model import CheckResult, FixRound
 from orchestrator.usage import Usage
 
 RunStatus = Literal["running", "completed", "failed", "paused", "budget_exceeded"]
@@ -110,8 +110,8 @@ class PhaseResult(BaseModel):
     """Which Python environment ran Python checks (`project .venv (...)`, `--check-python`, `PATH`)."""
     checks_note: str = ""
     """Why the phase ran no check although it runs checks (nothing declared or detected)."""
-    fix_rounds: int = 0
-    """Rounds in which failing checks went back to the agent that wrote the code."""
+    fix_rounds: list[FixRound] = Field(default_factory=list)
+    """Rounds in which failing checks went back to the agent that wrote the code, in order."""
     usage: Usage = Field(default_factory=Usage)
     run_dir: str = Field(default="", exclude=True)
     diff: str = Field(default="", exclude=True)
@@ -167,7 +167,7 @@ class RunResult(BaseModel):
     @property
     def fix_rounds(self) -> int:
         """Fix rounds over all phases."""
-        return sum(ph.fix_rounds for ph in self.phases)
+        return sum(len(ph.fix_rounds) for ph in self.phases)
 
     def phase(self, key_or_label: str) -> PhaseResult:
         """The phase with this key (`design`) or label (`2`)."""

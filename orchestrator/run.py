@@ -82,6 +82,8 @@ class RunOptions:
     """Let checks reach the network (`--check-network`)."""
     check_python: Path | None = None
     """The Python that runs Python checks (`--check-python`); default the project's `.venv`, else PATH."""
+    fix_rounds: int | None = None
+    """Rounds in which failing checks go back to the agent that wrote the code (default 2; 0 for CI)."""
     in_place: bool = False
     """Write code in the project's own checkout (on a new branch) instead of a workspace: for CI."""
     include_uncommitted: bool = False
@@ -109,17 +111,21 @@ class RunOptions:
         """The run's `--check*` options, checked (`ConfigError` naming the flag)."""
         from pydantic import ValidationError
 
-        from orchestrator.checks.model import DEFAULT_TIMEOUT_S, CheckOptions
+        from orchestrator.checks.model import DEFAULT_FIX_ROUNDS, DEFAULT_TIMEOUT_S, CheckOptions
 
         timeout = DEFAULT_TIMEOUT_S if self.check_timeout is None else self.check_timeout
         commands = None if self.checks is None else list(self.checks)
         try:
             return CheckOptions(
-                commands=commands, timeout_s=timeout, network=self.check_network, python=self.check_python
+                commands=commands,
+                timeout_s=timeout,
+                network=self.check_network,
+                python=self.check_python,
+                fix_rounds=DEFAULT_FIX_ROUNDS if self.fix_rounds is None else self.fix_rounds,
             )
         except ValidationError as exc:
             first = exc.errors()[0]
-            flags = {"timeout_s": "--check-timeout", "python": "--check-python"}
+            flags = {"timeout_s": "--check-timeout", "python": "--check-python", "fix_rounds": "--fix-rounds"}
             flag = flags.get(str(first["loc"][0]), "--check")
             message = first["msg"].removeprefix("Value error, ")
             raise ConfigError(f"{flag}: {message} (got {first.get('input')!r})") from None

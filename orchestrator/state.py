@@ -155,6 +155,8 @@ class PhaseStatus(TypedDict):
     approved: NotRequired[bool]
     rejected: NotRequired[str]
     """The reason a person gave when rejecting the phase's last attempt."""
+    fixing: NotRequired[int]
+    """The fix rounds done while the gate loops (its deliverables were judged in the first pass)."""
 
 
 class PhaseChecks(TypedDict):
@@ -219,7 +221,9 @@ class RunState(TypedDict, total=False):
     feedback: Annotated[dict[str, str], merge]
     """Phase -> a person's words for it (approval feedback, or a rejection's reason)."""
     checks: Annotated[dict[str, PhaseChecks], merge]
-    """Phase -> the project's real checks it ran."""
+    """Phase -> the project's real checks it ran (the latest, after any fix round)."""
+    fix_rounds: Annotated[dict[str, list[dict[str, object]]], merge]
+    """Phase -> its fix rounds so far (`orchestrator.checks.FixRound`, dumped)."""
     heads: Annotated[dict[str, str], merge]
     """Phase -> the workspace's commit when it started: what its turns read of the project, and
     where a rejected phase starts again (runs with a workspace only)."""
@@ -236,4 +240,5 @@ class RunUpdate(TypedDict, total=False):
     phase_status: dict[str, PhaseStatus]
     feedback: dict[str, str]
     checks: dict[str, PhaseChecks]
+    fix_rounds: dict[str, list[dict[str, object]]]
     heads: dict[str, str]

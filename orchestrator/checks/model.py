@@ -15,6 +15,7 @@ CheckStatus = Literal["passed", "failed", "error", "timeout"]
 CaseStatus = Literal["passed", "failed", "error", "skipped"]
 
 DEFAULT_TIMEOUT_S = 600.0
+DEFAULT_FIX_ROUNDS = 2
 
 
 class CheckOptions(BaseModel):
@@ -30,6 +31,8 @@ class CheckOptions(BaseModel):
     """Allow network access (`--check-network`), for suites that need a database."""
     python: Path | None = None
     """The interpreter Python checks run with (`--check-python`); None: the project's `.venv`, else PATH."""
+    fix_rounds: int = Field(DEFAULT_FIX_ROUNDS, ge=0)
+    """Rounds in which failing checks go back to the agent that wrote the code (`--fix-rounds`; 0 for CI)."""
 
     @field_validator("commands")
     @classmethod
@@ -123,3 +126,23 @@ class CheckResult(BaseModel):
     @property
     def ok(self) -> bool:
         return self.status == "passed"
+
+
+class FixRound(BaseModel):
+    """One round of the fix loop: failing checks sent back to the agent that wrote the code, its
+    changes committed in the workspace, and the checks run again."""
+
+    round: int
+    """1 for the first round."""
+    agent: str
+    """The agent asked to fix the code (the writing phase's primary)."""
+    phase: str
+    """The writing phase whose code it fixed (`build`)."""
+    fixing: list[str] = Field(default_factory=list)
+    """The checks that failed before the round, one line each (`pytest: failed (1 passed, 1 failed)`)."""
+    commit: str | None = None
+    """The round's commit on the run's branch; None when the answer changed no file."""
+    changes: int = 0
+    """Files the round changed."""
+    checks: list[CheckResult] = Field(default_factory=list)
+    """The checks as they ran after the round's changes."""

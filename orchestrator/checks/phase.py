@@ -20,22 +20,27 @@ if TYPE_CHECKING:
     from orchestrator.phases import PhaseSpec
 
 
-async def run_phase_checks(ctx: RunContext, phase: PhaseSpec) -> PhaseChecks | None:
-    """Plan and run the phase's checks against the run's project; None when it runs none."""
+async def run_phase_checks(ctx: RunContext, phase: PhaseSpec, fix_round: int = 0) -> PhaseChecks | None:
+    """Plan and run the phase's checks against the run's code (its workspace, else the project);
+    None when it runs none. After fix round `fix_round` their files go to `checks/<phase>/fix-N/`."""
     from orchestrator._turn import emit
     from orchestrator.checks.selection import plan_checks
     from orchestrator.checks.suite import run_checks
 
     options = options_for(phase, ctx.check_options)
-    if options is None or ctx.project_dir is None:
+    code = ctx.workspace.path if ctx.workspace is not None else ctx.project_dir
+    if options is None or code is None:
         return None
-    plan = plan_checks(ctx.project_dir, options)
+    plan = plan_checks(code, options, environment=ctx.project_dir)
+    keep = ctx.run_dir / "checks" / phase.key
     results = await run_checks(
         plan,
-        ctx.project_dir,
+        code,
         options,
         secrets=_secrets(ctx),
-        keep_dir=ctx.run_dir / "checks" / phase.key,
+        keep_dir=keep / f"fix-{fix_round}" if fix_round else keep,
+        run_dir=ctx.run_dir,
+        environment=ctx.project_dir,
     )
     for r in results:
         emit("check_finished", ctx.run_id, phase.key, None, f"{r.name}: {r.status} ({r.message})")

@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
-from orchestrator.checks.model import CaseStatus, CheckResult, TestCase
+from orchestrator.checks.model import CaseStatus, CheckResult, FixRound, TestCase
 
 _MAX_JUNIT_BYTES = 64 * 1024**2
 MESSAGE_CHARS = 1_500
@@ -150,7 +150,9 @@ def prompt_text(results: Sequence[CheckResult], note: str = "") -> str:
     return "\n".join(lines)
 
 
-def markdown(results: Sequence[CheckResult], python: str, note: str, fix_rounds: int = 0) -> list[str]:
+def markdown(
+    results: Sequence[CheckResult], python: str, note: str, rounds: Sequence[FixRound] = ()
+) -> list[str]:
     """The checks of a phase for `report.md`: a line per check, its failures, and the environment."""
     if not results:
         return [f"**Checks:** {note}"] if note else []
@@ -168,6 +170,11 @@ def markdown(results: Sequence[CheckResult], python: str, note: str, fix_rounds:
         if len(r.failures) > 20:
             lines.append(f"  - ... and {len(r.failures) - 20} more")
         lines.extend(f"  - _warning:_ {w}" for w in r.warnings)
-    if fix_rounds:
-        lines.append(f"- fix rounds: {fix_rounds}")
+    for fix in rounds:
+        commit = f"commit `{fix.commit[:12]}`" if fix.commit else "no file changed"
+        after = "; ".join(f"{r.name} {r.status} ({summary(r)})" for r in fix.checks)
+        lines.append(
+            f"- fix round {fix.round}: `{fix.agent}` ({fix.phase}) fixed {'; '.join(fix.fixing)}: "
+            f"{fix.changes} file(s), {commit}; then {after or 'no checks'}"
+        )
     return lines

@@ -45,10 +45,13 @@ def options_for(phase: PhaseSpec, options: CheckOptions | None) -> CheckOptions 
     return options
 
 
-def plan_checks(project_dir: Path, options: CheckOptions | None = None) -> CheckPlan:
-    """The checks a phase with `checks: auto` runs in `project_dir`, and why."""
+def plan_checks(
+    project_dir: Path, options: CheckOptions | None = None, environment: Path | None = None
+) -> CheckPlan:
+    """The checks a phase with `checks: auto` runs in `project_dir`, and why; `environment` is the
+    folder whose `.venv` they use (default `project_dir`; the user's project for a run's workspace)."""
     options = options or CheckOptions()
-    python, python_why = python_for(project_dir, options.python)
+    python, python_why = python_for(environment or project_dir, options.python)
     if options.commands is not None:
         where, entries = "--check", [(c, "--check") for c in options.commands]
     else:

@@ -26,8 +26,9 @@ _LINK = frozenset({".venv", "venv", "node_modules"})
 """Environment folders: linked into the copy, not copied."""
 
 
-def scratch_copy(project_dir: Path, into: Path) -> Path:
-    """A copy of `project_dir` at `into/project` (symlinks kept as links, environments linked)."""
+def scratch_copy(project_dir: Path, into: Path, environment: Path | None = None) -> Path:
+    """A copy of `project_dir` at `into/project` (symlinks kept as links), with the environment
+    folders of `environment` (default `project_dir`) linked in."""
     target = into / "project"
 
     def ignore(folder: str, names: list[str]) -> set[str]:
@@ -36,8 +37,9 @@ def scratch_copy(project_dir: Path, into: Path) -> Path:
 
     shutil.copytree(project_dir, target, symlinks=True, ignore=ignore)
     for name in _LINK:
-        if (project_dir / name).is_dir():
-            (target / name).symlink_to(project_dir / name, target_is_directory=True)
+        for source in dict.fromkeys([project_dir, environment or project_dir]):
+            if (source / name).is_dir() and not (target / name).exists():
+                (target / name).symlink_to(source / name, target_is_directory=True)
     return target
 
 
@@ -48,22 +50,26 @@ async def run_checks(
     *,
     secrets: Iterable[str] = (),
     keep_dir: Path | None = None,
+    run_dir: Path | None = None,
     in_place: bool = False,
+    environment: Path | None = None,
 ) -> list[CheckResult]:
     """Run every check of `plan` against `project_dir` (a scratch copy of it unless `in_place`).
 
-    `keep_dir` (in the run folder) receives each check's log and JUnit XML; results name
-    them relative to `keep_dir.parent.parent` (the run folder).
+    `keep_dir` (in the run folder `run_dir`) receives each check's log and JUnit XML; results
+    name them relative to `run_dir` (default: `keep_dir.parent.parent`). `environment` is the
+    folder whose `.venv`/`node_modules` the checks use (default `project_dir`).
     """
     if not plan.checks:
         return []
     project_dir = project_dir.resolve()
     with tempfile.TemporaryDirectory(prefix="phasegraph-checks-") as tmp:
         scratch = Path(tmp)
-        cwd = project_dir if in_place else scratch_copy(project_dir, scratch)
+        home = (environment or project_dir).resolve()
+        cwd = project_dir if in_place else scratch_copy(project_dir, scratch, home)
         sandbox = Sandbox(
             cwd=str(cwd),
-            env=_env(plan, project_dir, secrets, scratch),
+            env=_env(plan, home, secrets, scratch),
             isolation=isolation(options.network),
             timeout_s=options.timeout_s,
         )
@@ -72,13 +78,13 @@ async def run_checks(
             junit = scratch / f"junit-{index}.xml"
             cover = scratch / f"coverage-{index}.xml"
             done = await sandbox.run(_argv(check, junit, cover))
-            roots = [str(cwd), str(project_dir), tmp]
+            roots = [str(cwd), str(project_dir), str(home), tmp]
             done.output = _clean(done.output, roots, secrets)
             result = _result(check, done, sandbox, junit, roots, secrets)
             if check.coverage and result.status != "error":
                 result.coverage = _coverage(cover, result)
             if keep_dir is not None:
-                _keep(result, done.output, junit, keep_dir, index)
+                _keep(result, done.output, junit, keep_dir, run_dir or keep_dir.parent.parent, index)
             results.append(result)
         return results
 
@@ -163,11 +169,10 @@ def _clean(text: str, roots: Sequence[str], secrets: Iterable[str]) -> str:
     return redact(text, secrets)
 
 
-def _keep(result: CheckResult, output: str, junit: Path, keep_dir: Path, index: int) -> None:
+def _keep(result: CheckResult, output: str, junit: Path, keep_dir: Path, run_dir: Path, index: int) -> None:
     """The check's log and JUnit XML in the run folder; the result names them run-relative."""
     from orchestrator.artifacts import atomic_write
 
-    run_dir = keep_dir.parent.parent
     stem = f"{index:02d}-" + "".join(c if c.isalnum() else "-" for c in result.name).strip("-")
     log = keep_dir / f"{stem}.log"
     atomic_write(log, output)

@@ -98,6 +98,13 @@ CheckTimeoutOption = Annotated[
 CheckNetworkOption = Annotated[
     bool, typer.Option("--check-network", help="Let checks reach the network (default: cut off).")
 ]
+FixRoundsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--fix-rounds",
+        help="Rounds in which failing checks go back to the agent that wrote the code (2; 0 for CI).",
+    ),
+]
 CheckPythonOption = Annotated[
     Path | None,
     typer.Option(
@@ -241,6 +248,7 @@ def run(
     check_timeout: CheckTimeoutOption = None,
     check_network: CheckNetworkOption = False,
     check_python: CheckPythonOption = None,
+    fix_rounds: FixRoundsOption = None,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -260,6 +268,7 @@ def run(
         check_timeout=check_timeout,
         check_network=check_network,
         check_python=check_python,
+        fix_rounds=fix_rounds,
         in_place=in_place,
         include_uncommitted=include_uncommitted,
     )
@@ -311,6 +320,7 @@ def verify(
     check_timeout: CheckTimeoutOption = None,
     check_network: CheckNetworkOption = False,
     check_python: CheckPythonOption = None,
+    fix_rounds: FixRoundsOption = None,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -328,6 +338,7 @@ def verify(
         check_timeout=check_timeout,
         check_network=check_network,
         check_python=check_python,
+        fix_rounds=fix_rounds,
     )
     _start(
         opts,
