@@ -77,12 +77,12 @@ def test_without_fix_rounds_the_failing_check_fails_the_run(tmp_path: Path) -> N
 
 def test_the_fix_loop_stops_after_its_rounds(tmp_path: Path) -> None:
     project = make_git_project(tmp_path / "calc", FILES)
-    asked: list[str] = []
-    stubborn = OfflineProvider(
-        custom_output=lambda r: (
-            asked.append(r.agent) or {"changes": []} if "changes" in r.output_model.model_fields else None
-        )
-    )
+
+    def nothing(request: ModelRequest[Any]) -> dict[str, Any] | None:
+        """Writing turns change no file: the stub stays, the check keeps failing."""
+        return {"changes": []} if "changes" in request.output_model.model_fields else None
+
+    stubborn = OfflineProvider(custom_output=nothing)
     result = _run(project, stubborn, fix_rounds=2)
     rounds = result.phase("verify").fix_rounds
     assert result.status == "failed" and [r.round for r in rounds] == [1, 2]
