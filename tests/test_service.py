@@ -244,7 +244,13 @@ def test_a_run_keeps_its_configuration_as_the_same_plain_json(project: Path) -> 
         "model": "offline",
         "cassette": None,
         "phases": ["design", "build"],
-        "checks": {"commands": None, "timeout_s": 600.0, "network": False, "python": None},
+        "checks": {
+            "commands": None,
+            "timeout_s": 600.0,
+            "network": False,
+            "python": None,
+            "fix_rounds": 2,
+        },
         "workspace": {
             "path": str(root / ".phasegraph" / "workspaces" / first.run_id),
             "root": str(root / ".phasegraph" / "workspaces" / first.run_id),

@@ -35,10 +35,13 @@ def fixer(
     ]
     if ctx.workspace is None or not ran:
         return None
-    blob = "\n".join(f"{c.id}\n{c.message}" for r in failing for c in r.failures)
-    blob += "\n".join(r.output_tail for r in failing)
-    owner = None
-    for out in (state.get("outputs") or {}).values():
+    blob = "\n".join(
+        [*(f"{c.id}\n{c.message}" for r in failing for c in r.failures), *(r.output_tail for r in failing)]
+    )
+    owner = None  # the last agent (in turn order) whose committed files the failures name
+    order = {p.key: p.order for p in ctx.pipeline.phases}
+    turns = sorted((state.get("outputs") or {}).values(), key=lambda o: (order.get(o["phase"], 0), o["seq"]))
+    for out in turns:
         if out["phase"] in {p.key for p in ran} and not out.get("imported"):
             paths = [c["path"] for c in out.get("changes") or [] if c["status"] == "applied"]
             if any(p.lstrip("./") in blob for p in paths):

@@ -98,6 +98,14 @@ CheckTimeoutOption = Annotated[
 CheckNetworkOption = Annotated[
     bool, typer.Option("--check-network", help="Let checks reach the network (default: cut off).")
 ]
+InPlaceOption = Annotated[
+    bool,
+    typer.Option("--in-place", help="Write code in the project's own checkout, on a new branch (for CI)."),
+]
+IncludeUncommittedOption = Annotated[
+    bool,
+    typer.Option("--include-uncommitted", help="Carry uncommitted changes into the run's workspace."),
+]
 FixRoundsOption = Annotated[
     int | None,
     typer.Option(
@@ -233,16 +241,8 @@ def run(
     ] = None,
     from_run: FromRunOption = None,
     from_artifacts: FromArtifactsOption = None,
-    in_place: Annotated[
-        bool,
-        typer.Option(
-            "--in-place", help="Write code in the project's own checkout, on a new branch (for CI)."
-        ),
-    ] = False,
-    include_uncommitted: Annotated[
-        bool,
-        typer.Option("--include-uncommitted", help="Carry uncommitted changes into the run's workspace."),
-    ] = False,
+    in_place: InPlaceOption = False,
+    include_uncommitted: IncludeUncommittedOption = False,
     langchain_model: ChatModelOption = None,
     check: CheckOption = None,
     check_timeout: CheckTimeoutOption = None,
