@@ -162,24 +162,36 @@ def test_a_command_that_does_not_exist_is_an_error_not_a_traceback(tmp_path: Pat
 
 
 def test_a_hanging_check_is_killed_at_the_timeout_with_its_children(tmp_path: Path) -> None:
-    pid_file = tmp_path / "child.pid"
+    token = f"phasegraph-hang-{os.getpid()}-{id(tmp_path)}"
     script = (
         "import subprocess, sys, time;"
-        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']);"
-        f"open({str(pid_file)!r}, 'w').write(str(child.pid));"
+        f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)', {token!r}]);"
         "time.sleep(600)"
     )
     (result,) = _run(tmp_path, f"{PY} -c {json.dumps(script)}", timeout_s=1.0)
     assert result.status == "timeout" and result.exit_code is None and result.errors == 1
-    child = int(pid_file.read_text())
-    assert not Path(f"/proc/{child}").exists() or "Z" in _state(child)
+    assert _ends(token)
 
 
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0]
-    except OSError:
-        return "Z"
+def _ends(token: str) -> bool:
+    """No live process has `token` in its command line, within a few seconds (a zombie has none)."""
+    import time
+
+    for _ in range(50):
+        if not _running(token):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _running(token: str) -> bool:
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if token.encode() in cmdline.read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def test_a_check_printing_100_mb_is_capped_and_the_run_goes_on(tmp_path: Path) -> None:
@@ -290,3 +302,13 @@ def test_line_coverage_is_measured_when_pytest_cov_is_there(tmp_path: Path) -> N
     (result,) = _run(project)
     assert result.status == "passed" and result.coverage is not None and 50 < result.coverage < 100
     assert f"line coverage {result.coverage:.1f}%" in prompt_text([result])
+
+
+def test_a_process_that_leaves_the_group_ends_with_its_check(tmp_path: Path) -> None:
+    if isolation(False).name == "none":
+        pytest.skip("no namespace mechanism on this system (neither bubblewrap nor unshare works)")
+    token = f"phasegraph-daemon-{os.getpid()}-{id(tmp_path)}"
+    sleeper = f"['{PY}', '-c', 'import time; time.sleep(600)', {token!r}]"
+    script = f"import subprocess; subprocess.Popen({sleeper}, start_new_session=True)"
+    (result,) = _run(tmp_path, f"{PY} -c {json.dumps(script)}")
+    assert result.status == "passed" and _ends(token)

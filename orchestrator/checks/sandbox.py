@@ -7,7 +7,8 @@ A check is the project's code, partly written by a model, so it is untrusted:
   redaction rules would mask (`orchestrator.providers._redact`), are left out;
 - it has no network unless `--check-network`: a new network namespace through bubblewrap
   (`bwrap --unshare-net`) when installed, else `unshare --net` (as root) or
-  `unshare --map-root-user --net` (unprivileged user namespaces). With neither it runs with
+  `unshare --map-root-user --net` (unprivileged user namespaces), each with a PID namespace
+  too, so nothing the check started outlives it. With neither it runs with
   the network reachable and the result says so (`isolation: none` and a warning);
 - `setrlimit` in the child caps its address space, its processes and core files, and its
   output is capped, keeping the first and the last part.
@@ -79,10 +80,14 @@ NO_ISOLATION = Isolation(
     "the check ran with the network reachable",
 )
 _CANDIDATES = (
-    Isolation(("bwrap", "--dev-bind", "/", "/", "--unshare-net", "--die-with-parent", "--"), "bwrap"),
-    Isolation(("unshare", "--net", "--"), "unshare-net"),
-    Isolation(("unshare", "--map-root-user", "--net", "--"), "unshare-userns-net"),
+    Isolation(
+        ("bwrap", "--dev-bind", "/", "/", "--unshare-net", "--unshare-pid", "--die-with-parent", "--"), "bwrap"
+    ),
+    Isolation(("unshare", "--net", "--pid", "--fork", "--"), "unshare-net"),
+    Isolation(("unshare", "--map-root-user", "--net", "--pid", "--fork", "--"), "unshare-userns-net"),
 )
+"""Each also gives the check a PID namespace: when its command ends, every process it left behind
+ends with it, even one that left the process group (`setsid`)."""
 
 
 def isolation(network: bool) -> Isolation:
