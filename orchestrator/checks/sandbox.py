@@ -81,7 +81,8 @@ NO_ISOLATION = Isolation(
 )
 _CANDIDATES = (
     Isolation(
-        ("bwrap", "--dev-bind", "/", "/", "--unshare-net", "--unshare-pid", "--die-with-parent", "--"), "bwrap"
+        ("bwrap", "--dev-bind", "/", "/", "--unshare-net", "--unshare-pid", "--die-with-parent", "--"),
+        "bwrap",
     ),
     Isolation(("unshare", "--net", "--pid", "--fork", "--"), "unshare-net"),
     Isolation(("unshare", "--map-root-user", "--net", "--pid", "--fork", "--"), "unshare-userns-net"),
