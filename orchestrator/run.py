@@ -369,7 +369,7 @@ class Runner:
             agents_dirs=agents_dirs,
             approval_gates=opts.approval_gates,
             phases=keys,
-            checks=_checked_python(opts.check_options()),
+            checks=await self._checks_of(opts, project_dir),
         )
         make = _workspace_maker(opts, project_dir, run_id, out_dir) if writes else None
         async with open_session(
@@ -380,6 +380,20 @@ class Runner:
             )
             session.started(opts.task, keys)
             return await session.execute(state, until=opts.until)
+
+    async def _checks_of(self, opts: RunOptions, project_dir: Path) -> CheckOptions:
+        """The run's check options; with `--from RUN_ID`, the code under test is that run's workspace."""
+        options = _checked_python(opts.check_options())
+        if opts.from_run:
+            from orchestrator.errors import NotFound
+
+            try:
+                ws = await self.workspace(opts.from_run, project_dir)
+            except NotFound:  # its artifacts without its checkpoint: the project is the code
+                ws = None
+            if ws is not None:
+                options = options.model_copy(update={"code": ws.path})
+        return options
 
     async def verify(self, opts: RunOptions, junit: Path | None = None) -> RunResult:
         """Run the Verify phase alone, as CI does; `junit` (checked before the run) gets a JUnit report."""

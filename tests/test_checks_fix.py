@@ -118,3 +118,17 @@ def test_a_resumed_run_repeats_no_completed_fix_round(tmp_path: Path) -> None:
     resumed = asyncio.run(runner.resume("fixing", project))
     assert resumed.status == "completed", resumed.message
     assert [r.round for r in resumed.phase("verify").fix_rounds] == [1, 2] and len(fixes) == 2
+
+
+def test_verify_from_a_run_checks_that_runs_code(tmp_path: Path) -> None:
+    project = make_git_project(tmp_path / "calc", FILES)
+    built = _run(project, _provider([]), phases="design,build")
+    assert built.status == "completed"
+    runner = Runner(load_settings(provider="offline"))
+    opts = RunOptions(
+        task=TASK, project_dir=project, from_run=built.run_id, checks=[f"{sys.executable} -m pytest"]
+    )
+    verified = asyncio.run(runner.verify(opts))
+    (check,) = verified.phase("verify").checks
+    # Build's buggy add() fails the check; the user's own stub would have raised instead.
+    assert check.status == "failed" and "assert -1 == 5" in check.tests[0].message

@@ -249,6 +249,7 @@ def test_a_run_keeps_its_configuration_as_the_same_plain_json(project: Path) -> 
             "timeout_s": 600.0,
             "network": False,
             "python": None,
+            "code": None,
             "fix_rounds": 2,
         },
         "workspace": {

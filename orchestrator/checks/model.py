@@ -31,6 +31,9 @@ class CheckOptions(BaseModel):
     """Allow network access (`--check-network`), for suites that need a database."""
     python: Path | None = None
     """The interpreter Python checks run with (`--check-python`); None: the project's `.venv`, else PATH."""
+    code: Path | None = None
+    """The code under test when the run writes none itself: the workspace of the run `--from`
+    names (None: the project)."""
     fix_rounds: int = Field(DEFAULT_FIX_ROUNDS, ge=0)
     """Rounds in which failing checks go back to the agent that wrote the code (`--fix-rounds`; 0 for CI)."""
 

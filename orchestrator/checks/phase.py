@@ -29,6 +29,8 @@ async def run_phase_checks(ctx: RunContext, phase: PhaseSpec, fix_round: int = 0
 
     options = options_for(phase, ctx.check_options)
     code = ctx.workspace.path if ctx.workspace is not None else ctx.project_dir
+    if ctx.workspace is None and options is not None and options.code is not None and options.code.is_dir():
+        code = options.code  # `verify --from RUN_ID`: that run's code
     if options is None or code is None:
         return None
     plan = plan_checks(code, options, environment=ctx.project_dir)
