@@ -41,6 +41,7 @@ from orchestrator.state import (
     AgentOutput,
     CollaboratorTask,
     DispatchMark,
+    HandoffRequest,
     PhaseStatus,
     RouteRecord,
     RunState,
@@ -49,6 +50,15 @@ from orchestrator.state import (
 
 Graph = StateGraph[RunState, RunContext, RunState, RunState]
 """The pipeline graph before compiling: typed by its state and its nodes' runtime context."""
+
+
+def plan_brief(task: str, primary: str, deliverables: list[str]) -> str:
+    """The brief of a handoff the plan requires: the task and what the primary delivered."""
+    made = ", ".join(deliverables) or "nothing yet"
+    return (
+        f"The plan names you a required collaborator in this phase; {primary} did not hand off to you. "
+        f"Task: {task}. {primary} delivered: {made}. Review it from your specialty and deliver your part."
+    )
 
 
 def _turn_update(done: TurnResult) -> RunUpdate:
@@ -155,6 +165,8 @@ class PhaseNodes:
         outputs = state.get("outputs") or {}
         requests = state.get("requests") or {}
         done = set(self._mine(state.get("dispatched")))
+        planned = self._planned(ctx, state) if not done else {}
+        requests = {**requests, **planned}
         pending = sorted(self._mine(requests), key=lambda k: (requests[k]["depth"], k))
         batch: list[CollaboratorTask] = []
         marks: dict[str, DispatchMark] = {}
@@ -190,16 +202,51 @@ class PhaseNodes:
                 }
             )
             brief = req["brief"][:120]
+            planned_by = req.get("decided_by") == "plan"
             emit(
                 "handoff",
                 ctx.run_id,
                 self.key,
                 req["by"],
-                f"{req['by']} -> {req['to']}: {brief}",
+                f"{req['by']} -> {req['to']}{' (required by the plan)' if planned_by else ''}: {brief}",
                 to=req["to"],
+                by=req.get("decided_by", "model"),
             )
             order += 1
-        return {"dispatched": marks, "batch": {self.key: batch}}
+        update: RunUpdate = {"dispatched": marks, "batch": {self.key: batch}}
+        if planned:
+            update["requests"] = planned
+        return update
+
+    def _planned(self, ctx: RunContext, state: RunState) -> dict[str, HandoffRequest]:
+        """Required collaborators the primary's answer did not hand off to, as the plan's handoffs.
+
+        Routing puts a collaborator at tier secondary when the task or the project points at
+        it; the run consults each such one, whatever the model chose. Runs once per phase,
+        right after the primary's turn (nothing is dispatched yet); no handoffs at all when
+        `max_handoff_depth` is 0."""
+        route = state["routes"][self.key]
+        primary = route["primary"]
+        outputs = state.get("outputs") or {}
+        if primary is None or ctx.settings.max_handoff_depth < 1:
+            return {}
+        asked = {r["to"] for k, r in (state.get("requests") or {}).items() if k.startswith(f"{self.key}/")}
+        own = outputs.get(f"{self.key}/{primary}")
+        shared = dict(own["deliverables"]) if own else {}
+        planned: dict[str, HandoffRequest] = {}
+        for agent in route.get("required_collaborators", []):
+            if agent in asked or agent == primary or f"{self.key}/{agent}" in outputs:
+                continue
+            planned[f"{self.key}/plan/{len(planned):02d}"] = HandoffRequest(
+                to=agent,
+                brief=plan_brief(state["task"], primary, list(shared)),
+                needed=shared,
+                by=primary,
+                depth=1,
+                chain=[primary],
+                decided_by="plan",
+            )
+        return planned
 
     async def collaborator(self, payload: CollaboratorTask, runtime: Runtime[RunContext]) -> RunUpdate:
         """One turn of an agent another agent handed work to (the payload of a `Send`)."""
@@ -238,6 +285,7 @@ class PhaseNodes:
             depth=depth,
             seq=payload["seq"],
             chain=chain,
+            decided_by=payload.get("decided_by", "model"),
         )
         spec = turn_spec(card, phase, items, allowed)
         return _turn_update(

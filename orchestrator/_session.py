@@ -76,6 +76,8 @@ class StoredConfig(BaseModel):
     out_dir: Path
     agents_dirs: list[Path] = Field(default_factory=list)
     """Card folders the run searches before the project's and the built-in ones, absolute."""
+    no_builtin_agents: bool = False
+    """The run's catalogue leaves the built-in cards out (a resume keeps it so)."""
     approval_gates: bool = False
     provider: str
     """The provider's name (`offline`, `openai`, ...), also of a `Provider` instance passed in."""
@@ -108,6 +110,7 @@ class StoredConfig(BaseModel):
             project_dir=project_dir,
             out_dir=out_dir,
             agents_dirs=list(agents_dirs),
+            no_builtin_agents=settings.no_builtin_agents,
             approval_gates=bool(settings.approval_gates if approval_gates is None else approval_gates),
             provider=provider.name if provider is not None else settings.provider,
             model=provider.model if provider is not None else _model_name(settings),
@@ -361,6 +364,7 @@ def _agent_result(out: AgentOutput, records: Sequence[UsageRecord]) -> AgentResu
         id=out["agent"],
         role=out["role"],
         handed_off_by=out["handed_off_by"],
+        by=out.get("decided_by"),
         brief=out["brief"],
         deliverables=[
             Deliverable(name=name, path=out["paths"][name], chars=len(text), repaired=name in out["repaired"])
@@ -576,7 +580,9 @@ async def _context(
 
     project_dir = config.project_dir
     if catalog is None:
-        catalog = Catalog.load(config.agents_dirs, project_dir=project_dir)
+        catalog = Catalog.load(
+            config.agents_dirs, project_dir=project_dir, include_builtin=not config.no_builtin_agents
+        )
     ws = config.workspace
     scanned = ""
     if ws is not None:

@@ -37,7 +37,7 @@ from orchestrator.prompts import (
 from orchestrator.providers.base import Message, ModelRequest, Provider
 from orchestrator.routing import Router
 from orchestrator.settings import Settings
-from orchestrator.state import AgentOutput, Candidates, HandoffRequest, Role, RunState
+from orchestrator.state import AgentOutput, Candidates, HandoffBy, HandoffRequest, Role, RunState
 from orchestrator.usage import UsageLedger
 from orchestrator.workspace import Workspace
 
@@ -205,6 +205,8 @@ class Assignment:
     depth: int
     seq: str
     chain: list[str]
+    decided_by: HandoffBy | None = None
+    """For a collaborator: `model` (an answer asked for it) or `plan` (a required handoff)."""
 
 
 @dataclass(frozen=True)
@@ -268,6 +270,8 @@ async def work(ctx: RunContext, turn: Turn) -> TurnResult:
         record["changes"] = done.records
         record["commit"] = done.commit
         _report_files(ctx, phase.key, card.id, done)
+    if job.decided_by is not None:
+        record["decided_by"] = job.decided_by
     requests = _requests(phase.key, card.id, job, spec.handoffs(output), texts)
     return TurnResult(key=f"{phase.key}/{card.id}", output=record, requests=requests)
 
@@ -309,6 +313,7 @@ def _requests(
             by=by,
             depth=job.depth + 1,
             chain=[*job.chain, by],
+            decided_by="model",
         )
     return out
 

@@ -3,7 +3,8 @@
 The numbers are chosen so that a few orderings always hold, whatever else matches:
 
 - naming an agent (30) beats everything a card can collect without being named
-  (explicit terms at most 16, implied terms at most 4, project signals at most 4);
+  (explicit terms at most 16, or stated terms at most 12 for a card without task triggers;
+  implied terms at most 4, project signals at most 4, phase affinity at most 3);
 - one explicit keyword (5) beats everything the project alone can say (at most 4),
   and everything a card's implied terms can say (at most 4);
 - within a group, the k-th match earns `DECAY ** (k - 1)` of its points, so more
@@ -27,10 +28,28 @@ class Weights:
     keyword: float = 5.0
     """Any other explicit keyword (`api`, `schema`, `tests`) and task triggers of other types."""
     implied: dict[str, float] = field(
-        default_factory=lambda: {"id": 2.0, "name": 2.0, "tech_stack": 1.5, "competency": 1.5, "purpose": 1.0}
+        default_factory=lambda: {
+            "id": 2.0,
+            "name": 2.0,
+            "tech_stack": 1.5,
+            "competency": 1.5,
+            "skill": 1.5,
+            "purpose": 1.0,
+        }
     )
-    """A word of the card's id, name, tech stack, competency headings or purpose; multiplied by
-    1/df, where df is how many cards of the catalogue share the word."""
+    """A word of the card's id, name, tech stack, competency headings or items, or purpose;
+    multiplied by 1/df, where df is how many cards of the catalogue share the word."""
+    stated_tech: float = 6.0
+    """A card without task triggers: a technology its Tech Stack names (`laravel`). Less than a
+    tech keyword the author wrote and corroborated (8), more than a generic keyword (5)."""
+    stated_skill: float = 4.0
+    """A card without task triggers: a competency item of at most three words (`Active Record`),
+    matched as a phrase; a claimed skill, less than a technology name."""
+    stated_use: float = 2.0
+    """A card without task triggers: a word of its "Use for ..." clauses or "When to Use"
+    section; multiplied by 1/df over the cards that state it."""
+    primary_floor: float = 3.0
+    """Least score of a primary chosen by evidence; below it the phase fallback decides."""
     project: dict[str, float] = field(
         default_factory=lambda: {
             "file": 1.0,

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from orchestrator._log import get_logger
 from orchestrator._resources import builtin_dir
+from orchestrator._roles import card_roles
 from orchestrator.cards import (
     AgentCard,
     is_card_file,
@@ -50,6 +51,22 @@ _GROUP_TAILS = frozenset(
     }
 )
 _EVERYONE = frozenset({"", "everyone", "everybody", "all"})
+
+
+Origin = Literal["user", "builtin"]
+"""Where a card came from: a user folder (`--agents-dir`, `PHASEGRAPH_AGENTS_DIRS`, the
+project's `agents/`) or the built-in catalogue."""
+
+
+def card_origin(card: AgentCard) -> Origin:
+    """`builtin` for a card read from the built-in folder, else `user`."""
+    if not card.source or card.source.startswith("<"):
+        return "user"
+    try:
+        inside = Path(card.source).resolve().is_relative_to(builtin_dir("agents").resolve())
+    except OSError:
+        inside = False
+    return "builtin" if inside else "user"
 
 
 class LintProblem(BaseModel):
@@ -374,7 +391,15 @@ class Catalog:
                 continue
             problems.append(_warning(card, line or 1, message))
         if not card.deliverables:
-            problems.append(_warning(card, id_line, "no deliverables: no phase can choose this agent"))
+            roles = ", ".join(card_roles(card))
+            problems.append(
+                _warning(
+                    card,
+                    id_line,
+                    f"no deliverables: serves only the phases its role ({roles}) fits, "
+                    "with their default deliverables",
+                )
+            )
         elif phase_labels and not any(card.serves(label) for label in phase_labels):
             problems.append(
                 _warning(

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from orchestrator._resources import builtin_dir
+from orchestrator._roles import ROLES, card_roles
 from orchestrator.cards import AgentCard
 from orchestrator.errors import CardError, ConfigError, NotFound
 
@@ -60,6 +61,11 @@ class PhaseSpec(BaseModel):
     writes: bool = False
     """True when the phase's agents change the project's files (in the run's workspace, never the
     user's tree): their output model gains a `changes` list (`orchestrator.changes`)."""
+    default_deliverables: list[str] = []
+    """What a card that lists no deliverables at all delivers here (`Design notes`, `Risks`).
+    Empty: such cards do not serve the phase."""
+    default_roles: list[str] = list(ROLES)
+    """The roles (see `orchestrator._roles`) a card without deliverables must have to serve here."""
     source: str = ""
     """File the phase was read from."""
 
@@ -83,6 +89,14 @@ class PhaseSpec(BaseModel):
         if not labels:
             raise ValueError("collects must name at least one deliverable label")
         return list(dict.fromkeys(labels))
+
+    @field_validator("default_roles")
+    @classmethod
+    def _check_roles(cls, value: list[str]) -> list[str]:
+        unknown = [role for role in value if role not in ROLES]
+        if unknown:
+            raise ValueError(f"unknown role {unknown[0]!r} (expected one of: {', '.join(ROLES)})")
+        return list(dict.fromkeys(value))
 
     @field_validator("card_sections")
     @classmethod
@@ -141,17 +155,33 @@ class Pipeline(BaseModel):
 
 
 def card_deliverables(card: AgentCard, phase: PhaseSpec) -> list[str]:
-    """Items the card promises for any label the phase collects: card order, no duplicates."""
+    """Items the card promises for any label the phase collects (card order, no duplicates);
+    for a card that lists no deliverables at all, the phase's defaults when its role fits."""
     items: dict[str, None] = {}
     for label in phase.collects:
         for item in card.deliverables.get(label, ()):
             items.setdefault(item, None)
+    if not items and by_default(card, phase):
+        return list(phase.default_deliverables)
     return list(items)
 
 
-def serves(card: AgentCard, phase: PhaseSpec) -> bool:
-    """True when the card lists at least one deliverable the phase collects."""
+def own_deliverables(card: AgentCard, phase: PhaseSpec) -> bool:
+    """True when the card itself lists deliverables for a label the phase collects."""
     return any(card.serves(label) for label in phase.collects)
+
+
+def by_default(card: AgentCard, phase: PhaseSpec) -> bool:
+    """True when the card lists no deliverables for any phase and this phase takes its role,
+    with default deliverables to give it (a card that lists some has chosen its phases)."""
+    if not phase.default_deliverables or any(card.deliverables.values()):
+        return False
+    return any(role in phase.default_roles for role in card_roles(card))
+
+
+def serves(card: AgentCard, phase: PhaseSpec) -> bool:
+    """True when the card lists a deliverable the phase collects, or serves it by default."""
+    return own_deliverables(card, phase) or by_default(card, phase)
 
 
 def phase_dirs(*, project_dir: Path | None = None, extra_dirs: Sequence[Path] = ()) -> list[Path]:

@@ -71,6 +71,9 @@ class AgentResult(BaseModel):
     id: str
     role: Literal["primary", "collaborator"]
     handed_off_by: str | None = None
+    by: Literal["plan", "model"] | None = None
+    """For a collaborator: `model` when an agent's answer handed it the work, `plan` when the
+    orchestrator did because routing made it a required collaborator; None for the primary."""
     brief: str = ""
     """The brief it was given when it was handed work (empty for the primary)."""
     deliverables: list[Deliverable] = Field(default_factory=list)

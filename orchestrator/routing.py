@@ -13,37 +13,23 @@ index of every card's terms.
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator._terms import Token, content_words, mentions, term, tokenize
+from orchestrator._card_rules import CardRules, Term, compile_card
+from orchestrator._terms import Token, mentions, tokenize
 from orchestrator._weights import WEIGHTS, Weights
 from orchestrator.cards import AgentCard
+from orchestrator.catalog import Origin, card_origin
 from orchestrator.checks.model import CheckOptions, PlannedCheck
-from orchestrator.phases import PhaseSpec, Pipeline, card_deliverables, serves
+from orchestrator.phases import PhaseSpec, Pipeline, card_deliverables, own_deliverables, serves
 from orchestrator.project import ProjectSnapshot
 
 Tier = Literal["primary", "secondary", "optional", "none"]
-
-PROJECT_TRIGGERS: dict[str, str] = {
-    "file_patterns": "file",
-    "files": "file",
-    "file": "file",
-    "imports": "import",
-    "import": "import",
-    "structure": "structure",
-    "config": "config",
-    "configs": "config",
-    "scripts": "script",
-    "script": "script",
-}
-"""Card trigger types matched against the project (card type -> reason trigger). Every
-other type (`keywords`, or anything a card invents) is matched against the task text."""
 
 
 class CardSource(Protocol):
@@ -78,9 +64,14 @@ class Candidate(BaseModel):
     score: float
     """Sum of the reasons' points (two decimals)."""
     priority: int | None
-    """The card's priority; breaks ties between equal scores."""
+    """The card's priority; breaks ties between equal scores (after the card's origin)."""
     tier: Tier
     reasons: list[Reason] = Field(default_factory=list)
+    origin: Origin = "builtin"
+    """Where the card came from: `user` (`--agents-dir`, `PHASEGRAPH_AGENTS_DIRS`, the project's
+    `agents/`) or `builtin`. A user card wins a tie against a built-in."""
+    default_deliverables: bool = False
+    """True when the card lists no deliverables and serves this phase with the phase's defaults."""
 
 
 class Route(BaseModel):
@@ -92,8 +83,16 @@ class Route(BaseModel):
     """The best candidate, or None when no card serves the phase or none scored enough."""
     collaborators: list[str] = Field(default_factory=list)
     """The primary's Works-with agents that serve the phase, best score first."""
+    required_collaborators: list[str] = Field(default_factory=list)
+    """Collaborators at tier `secondary` (the task or project points at them): a run consults
+    each one, handed off by the primary or, if it did not, by the plan."""
+    chosen_by: Literal["evidence", "fallback"] | None = None
+    """`evidence`: the primary scored at least the floor; `fallback`: the phase fallback chose it."""
+    note: str = ""
+    """Why the phase fallback chose the primary, for people (empty when evidence did)."""
     candidates: list[Candidate] = Field(default_factory=list)
-    """Every card serving the phase, best first: score, then priority, then id."""
+    """Every card serving the phase, the primary first, then by score, origin (user cards
+    first), priority and id."""
 
 
 class PlannedPhase(BaseModel):
@@ -103,8 +102,11 @@ class PlannedPhase(BaseModel):
     label: str
     primary: str | None
     collaborators: list[str] = Field(default_factory=list)
+    required_collaborators: list[str] = Field(default_factory=list)
+    """Collaborators the run consults whether or not the primary hands off to them."""
     deliverables: dict[str, list[str]] = Field(default_factory=dict)
-    """Agent id -> the deliverable items its card lists for this phase (primary first)."""
+    """Agent id -> the deliverable items its card lists for this phase (primary first); the
+    phase's defaults for a card that lists none."""
     checks: list[PlannedCheck] = Field(default_factory=list)
     """The project's real checks the phase would run (`checks:` in its phase file), and why."""
     checks_note: str = ""
@@ -118,17 +120,6 @@ class PlannedPhase(BaseModel):
 
 
 @dataclass(frozen=True)
-class _Term:
-    """A card term matched against the task's words."""
-
-    words: tuple[str, ...]
-    group: Literal["agent", "explicit"]
-    trigger: str
-    pattern: str
-    points: float
-
-
-@dataclass(frozen=True)
 class _Match:
     """A rule that matched, before the decay within its group decides its points."""
 
@@ -139,19 +130,7 @@ class _Match:
     points: float
 
 
-@dataclass
-class _CardRules:
-    """One card's rules, compiled once."""
-
-    card: AgentCard
-    terms: list[_Term]
-    implied: dict[str, tuple[str, float]]
-    """Implied word -> (source, base points before the 1/df factor)."""
-    project: list[tuple[str, str]]
-    """(reason trigger, pattern) for every project trigger."""
-
-
-_GROUPS = ("agent", "explicit", "implied", "phase", "project")
+_GROUPS = ("agent", "explicit", "stated", "implied", "phase", "project")
 
 
 class Router:
@@ -161,10 +140,12 @@ class Router:
         self.catalog = catalog
         self.snapshot = snapshot
         self.weights = weights
-        self._rules = {card.id: _compile(card, weights) for card in catalog.cards.values()}
+        self._rules = {card.id: compile_card(card, weights) for card in catalog.cards.values()}
+        self._origin: dict[str, Origin] = {card.id: card_origin(card) for card in catalog.cards.values()}
+        _divide_use_terms(self._rules)
         self._ids = {card_id.lower(): card_id for card_id in self._rules}
         df = Counter(word for rules in self._rules.values() for word in rules.implied)
-        self._terms: dict[str, list[tuple[str, _Term]]] = defaultdict(list)
+        self._terms: dict[str, list[tuple[str, Term]]] = defaultdict(list)
         self._implied: dict[str, list[tuple[str, str, float]]] = defaultdict(list)
         for card_id, rules in self._rules.items():
             for item in rules.terms:
@@ -178,7 +159,7 @@ class Router:
             self._project_score[card_id] = round(sum(r.points for r in self._project[card_id]), 2)
         # When the project alone gives some card enough points, every task counts as understood.
         self._project_alone = any(score >= weights.optional for score in self._project_score.values())
-        self._serving: dict[tuple[str, ...], list[AgentCard]] = {}
+        self._serving: dict[tuple[str, ...], list[tuple[AgentCard, bool]]] = {}
         self._affinity: dict[str, dict[str, list[_Match]]] = {}
 
     def route(self, task: str, phase: PhaseSpec) -> Route:
@@ -197,22 +178,46 @@ class Router:
                 term_hits.get(card.id, []),
                 implied_hits.get(card.id, []),
                 affinity.get(card.id, []),
+                default,
             )
-            for card in serving
+            for card, default in serving
         ]
-        candidates.sort(key=_rank)
-        primary = None
-        if candidates and (
+        candidates.sort(key=self._rank)
+        understood = bool(candidates) and (
             candidates[0].score >= self.weights.optional
             or self._understood(task, tokens, named, term_hits, implied_hits)
-        ):
-            primary = candidates[0].id
-        for index, candidate in enumerate(candidates):
-            candidate.tier = "primary" if index == 0 and primary else self._tier(candidate.score)
+        )
+        return self._finish(phase, candidates, understood)
+
+    def _finish(self, phase: PhaseSpec, candidates: list[Candidate], understood: bool) -> Route:
+        """Pick the primary (by evidence, else by the phase fallback), set tiers, collaborators."""
+        primary: Candidate | None = None
+        chosen_by: Literal["evidence", "fallback"] | None = None
+        note = ""
+        if candidates and candidates[0].score >= self.weights.primary_floor:
+            primary, chosen_by = candidates[0], "evidence"
+        elif understood:
+            own = [c for c in candidates if not c.default_deliverables]
+            primary, chosen_by = (own or candidates)[0], "fallback"
+            note = (
+                f"best score {candidates[0].score:g} is below the floor of {self.weights.primary_floor:g}: "
+                f"phase fallback chose {primary.id}"
+                + (" (it lists deliverables for this phase)" if own else " (best-ranked card)")
+            )
+        if primary is not None:
+            candidates.remove(primary)
+            candidates.insert(0, primary)
+        for candidate in candidates:
+            candidate.tier = "primary" if candidate is primary else self._tier(candidate.score)
+        collaborators = self._collaborators(primary.id if primary else None, candidates)
+        tiers = {c.id: c.tier for c in candidates}
         return Route(
             phase=phase.key,
-            primary=primary,
-            collaborators=self._collaborators(primary, candidates),
+            primary=primary.id if primary else None,
+            collaborators=collaborators,
+            required_collaborators=[c for c in collaborators if tiers[c] == "secondary"],
+            chosen_by=chosen_by,
+            note=note,
             candidates=candidates,
         )
 
@@ -236,10 +241,15 @@ class Router:
             }
         return self._affinity[phase.key]
 
-    def _serving_cards(self, phase: PhaseSpec) -> list[AgentCard]:
-        key = tuple(phase.collects)
+    def _serving_cards(self, phase: PhaseSpec) -> list[tuple[AgentCard, bool]]:
+        """The cards serving the phase, each with True when it serves with the phase's defaults."""
+        key = (phase.key, *phase.collects)
         if key not in self._serving:
-            self._serving[key] = [card for card in self.catalog.cards.values() if serves(card, phase)]
+            self._serving[key] = [
+                (card, not own_deliverables(card, phase))
+                for card in self.catalog.cards.values()
+                if serves(card, phase)
+            ]
         return self._serving[key]
 
     def _understood(
@@ -247,7 +257,7 @@ class Router:
         task: str,
         tokens: list[Token],
         named: dict[str, tuple[int, int]],
-        term_hits: dict[str, list[tuple[_Term, int, int]]],
+        term_hits: dict[str, list[tuple[Term, int, int]]],
         implied_hits: dict[str, list[tuple[str, str, float, int]]],
     ) -> bool:
         """True when any card of the catalogue, serving this phase or not, scores enough.
@@ -266,6 +276,13 @@ class Router:
                 return True
         return False
 
+    def _rank(self, candidate: Candidate) -> tuple[bool, float, bool, float, str]:
+        """User cards with the floor's evidence first; then score, user before built-in, priority, id."""
+        priority = -candidate.priority if candidate.priority is not None else math.inf
+        user = candidate.origin == "user"
+        leads = user and candidate.score >= self.weights.primary_floor
+        return (not leads, -candidate.score, not user, priority, candidate.id)
+
     def _tier(self, score: float) -> Tier:
         if score >= self.weights.secondary:
             return "secondary"
@@ -280,9 +297,9 @@ class Router:
 
     def _task_hits(
         self, tokens: list[Token]
-    ) -> tuple[dict[str, list[tuple[_Term, int, int]]], dict[str, list[tuple[str, str, float, int]]]]:
+    ) -> tuple[dict[str, list[tuple[Term, int, int]]], dict[str, list[tuple[str, str, float, int]]]]:
         words = [t.word for t in tokens]
-        term_hits: dict[str, list[tuple[_Term, int, int]]] = defaultdict(list)
+        term_hits: dict[str, list[tuple[Term, int, int]]] = defaultdict(list)
         implied_hits: dict[str, list[tuple[str, str, float, int]]] = defaultdict(list)
         for start, word in enumerate(words):
             for card_id, item in self._terms.get(word, ()):
@@ -299,9 +316,10 @@ class Router:
         task: str,
         tokens: list[Token],
         named: dict[str, tuple[int, int]],
-        term_hits: list[tuple[_Term, int, int]],
+        term_hits: list[tuple[Term, int, int]],
         implied_hits: list[tuple[str, str, float, int]],
         affinity: Sequence[_Match] = (),
+        default: bool = False,
     ) -> Candidate:
         mention = named.get(card.id.lower())
         project = self._project[card.id]
@@ -310,7 +328,13 @@ class Router:
                 reasons = [*self._decay(list(affinity)), *project]
                 score = round(sum(r.points for r in reasons), 2)
                 return Candidate(
-                    id=card.id, score=score, priority=card.priority, tier="none", reasons=reasons
+                    id=card.id,
+                    score=score,
+                    priority=card.priority,
+                    tier="none",
+                    reasons=reasons,
+                    origin=self._origin[card.id],
+                    default_deliverables=default,
                 )
             return Candidate(
                 id=card.id,
@@ -318,6 +342,8 @@ class Router:
                 priority=card.priority,
                 tier="none",
                 reasons=list(project),
+                origin=self._origin[card.id],
+                default_deliverables=default,
             )
         matches: list[_Match] = []
         used: set[int] = set()
@@ -345,7 +371,15 @@ class Router:
         matches.extend(affinity)
         reasons = [*self._decay(matches), *project]
         score = round(sum(r.points for r in reasons), 2)
-        return Candidate(id=card.id, score=score, priority=card.priority, tier="none", reasons=reasons)
+        return Candidate(
+            id=card.id,
+            score=score,
+            priority=card.priority,
+            tier="none",
+            reasons=reasons,
+            origin=self._origin[card.id],
+            default_deliverables=default,
+        )
 
     def _decay(self, matches: list[_Match]) -> list[Reason]:
         """The k-th best match of a group earns `decay ** k` of its points; one agent mention counts."""
@@ -362,7 +396,7 @@ class Router:
                 )
         return reasons
 
-    def _match_project(self, rules: _CardRules) -> list[_Match]:
+    def _match_project(self, rules: CardRules) -> list[_Match]:
         """The card's project triggers that match the snapshot; each project file or name counts once."""
         found: list[_Match] = []
         for trigger, pattern in dict.fromkeys(rules.project):
@@ -422,6 +456,7 @@ def plan(
                 label=phase.label,
                 primary=route.primary,
                 collaborators=route.collaborators,
+                required_collaborators=route.required_collaborators,
                 deliverables=deliverables,
                 checks=found.checks if found else [],
                 checks_note=found.note if found else "",
@@ -456,71 +491,10 @@ def _by_points(match: _Match) -> float:
     return -match.points
 
 
-def _rank(candidate: Candidate) -> tuple[float, float, str]:
-    priority = -candidate.priority if candidate.priority is not None else math.inf
-    return (-candidate.score, priority, candidate.id)
-
-
-def _compile(card: AgentCard, weights: Weights) -> _CardRules:
-    """Turn a card into the terms and patterns the router matches."""
-    tech = _tech_names(card)
-    terms: list[_Term] = []
-    for name in [card.name, *_aliases(card)]:
-        words = term(name)
-        if words:
-            terms.append(_Term(words, "agent", "agent", name, weights.agent))
-    project: list[tuple[str, str]] = []
-    for kind, patterns in card.triggers.items():
-        project_kind = PROJECT_TRIGGERS.get(kind)
-        for pattern in patterns:
-            if not pattern.strip():
-                continue
-            if project_kind is not None:
-                project.append((project_kind, pattern.strip()))
-                continue
-            words = term(pattern)
-            if not words:
-                continue
-            if kind == "keywords":
-                is_tech = any(words == item[: len(words)] for item in tech)
-                trigger, points = ("tech", weights.tech) if is_tech else ("keyword", weights.keyword)
-            else:
-                trigger, points = kind, weights.keyword
-            terms.append(_Term(words, "explicit", trigger, pattern.strip(), points))
-    return _CardRules(card=card, terms=terms, implied=_implied(card, weights), project=project)
-
-
-def _implied(card: AgentCard, weights: Weights) -> dict[str, tuple[str, float]]:
-    """Each content word of the card's id, name, tech stack, competencies and purpose, with its
-    strongest source."""
-    sources = {
-        "id": card.id.replace("-", " ").replace("_", " "),
-        "name": card.name,
-        "tech_stack": " ".join(card.tech_stack),
-        "competency": " ".join(card.competencies),
-        "purpose": card.purpose,
-    }
-    implied: dict[str, tuple[str, float]] = {}
-    for source, text in sources.items():
-        points = weights.implied[source]
-        for word in content_words(text):
-            if word not in implied or implied[word][1] < points:
-                implied[word] = (source, points)
-    return implied
-
-
-def _tech_names(card: AgentCard) -> list[tuple[str, ...]]:
-    """The technologies the card's Tech Stack names, one term each (`Vite + React` is two)."""
-    names: list[tuple[str, ...]] = []
-    for item in card.tech_stack:
-        for part in re.split(r",|\s[+&/]\s|\sand\s", item):
-            words = term(part)
-            if words:
-                names.append(words)
-    return names
-
-
-def _aliases(card: AgentCard) -> list[str]:
-    declared = card.metadata.get("aliases")
-    values = declared if isinstance(declared, list) else [declared] if declared else []
-    return [str(v) for v in values if str(v).strip()]
+def _divide_use_terms(rules: Mapping[str, CardRules]) -> None:
+    """A use word stated by several cards says less about each: its points are divided by its df."""
+    df = Counter(t.words for r in rules.values() for t in r.terms if t.trigger == "stated:use")
+    for r in rules.values():
+        r.terms = [
+            replace(t, points=t.points / df[t.words]) if t.trigger == "stated:use" else t for t in r.terms
+        ]

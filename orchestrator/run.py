@@ -264,7 +264,11 @@ class Runner:
         from orchestrator.catalog import Catalog
 
         checked_project_dir(project_dir)  # card sources stay as relative as `project_dir` is
-        return Catalog.load([*agents_dirs, *self.settings.agents_dirs], project_dir=Path(project_dir))
+        return Catalog.load(
+            [*agents_dirs, *self.settings.agents_dirs],
+            project_dir=Path(project_dir),
+            include_builtin=not self.settings.no_builtin_agents,
+        )
 
     def router(
         self, project_dir: Path, agents_dirs: Sequence[Path] = (), pipeline: str | None = None
@@ -348,7 +352,9 @@ class Runner:
         if opts.until is not None:
             check_until(pipeline, keys, opts.until)
         agents_dirs = [Path(d).resolve() for d in (*opts.agents_dirs, *self.settings.agents_dirs)]
-        catalog = Catalog.load(agents_dirs, project_dir=project_dir).check()
+        catalog = Catalog.load(
+            agents_dirs, project_dir=project_dir, include_builtin=not self.settings.no_builtin_agents
+        ).check()
         out_dir = out_dir_for(self.settings, project_dir)
         writes = any(pipeline.phase(k).writes for k in keys)
         if self.settings.out_dir is None:  # the default artifacts folder is inside it

@@ -106,6 +106,8 @@ class Settings(BaseSettings):
 
     # Catalogue and pipeline
     agents_dirs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    no_builtin_agents: bool = False
+    """Run on the user's cards alone: `--no-builtin-agents`, `PHASEGRAPH_NO_BUILTIN_AGENTS=1`."""
     pipeline: str = "default"
     approval_gates: bool = False
     max_handoff_depth: int = Field(2, ge=0)

@@ -43,6 +43,9 @@ class CandidateRecord(TypedDict):
     priority: int | None
     tier: str
     reasons: list[ReasonRecord]
+    origin: NotRequired[str]
+    """`user` or `builtin` (absent in checkpoints written before cards had an origin)."""
+    default_deliverables: NotRequired[bool]
 
 
 class Candidates(TypedDict):
@@ -57,9 +60,15 @@ class RouteRecord(Candidates):
     phase: str
     primary: str | None
     collaborators: list[str]
+    required_collaborators: NotRequired[list[str]]
+    """Collaborators the run consults whether or not the primary hands off to them."""
+    chosen_by: NotRequired[str | None]
+    note: NotRequired[str]
 
 
 Role = Literal["primary", "collaborator"]
+HandoffBy = Literal["plan", "model"]
+"""Who decided a handoff: the model's answer asked for it, or the plan required it."""
 
 
 class ChangeRecord(TypedDict):
@@ -104,6 +113,9 @@ class AgentOutput(TypedDict):
     """A writing phase's file changes, item by item (absent in phases that do not write)."""
     commit: NotRequired[str | None]
     """The turn's commit on the run's branch; None when it changed no file."""
+    decided_by: NotRequired[HandoffBy]
+    """For a collaborator: whether the model's answer or the plan handed it the work (the
+    manifest's `by`; `by` here already names the agent that handed it off)."""
 
 
 class HandoffRequest(TypedDict):
@@ -118,6 +130,8 @@ class HandoffRequest(TypedDict):
     """The depth the receiving agent works at."""
     chain: list[str]
     """Every agent on the way from the primary, the asking one last: no cycles."""
+    decided_by: NotRequired[HandoffBy]
+    """`model` when an answer asked for it, `plan` when the orchestrator added a required one."""
 
 
 class CollaboratorTask(HandoffRequest):

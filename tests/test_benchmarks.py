@@ -315,7 +315,10 @@ async def test_resume_continues_after_a_crash_between_a_steps_writes_and_its_che
         await runner.start(RunOptions(task=_standard.TASK, project_dir=project, run_id="killed"))
     monkeypatch.setattr(AsyncSqliteSaver, "aput", original)
     asked = [(r.phase, r.agent) for r in provider.requests]
-    assert asked == [("design", "backend-python"), ("design", "database-specialist")]
+    # qa-automation is a required collaborator of the task ("verify it with pytest"): the plan
+    # consults it beside the handoff the answer asked for.
+    assert asked[0] == ("design", "backend-python")
+    assert sorted(asked[1:]) == [("design", "database-specialist"), ("design", "qa-automation")]
 
     resumed = await runner.resume("killed", project)
 

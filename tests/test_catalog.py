@@ -253,7 +253,10 @@ def test_resolve_collaborators_expands_groups_drops_unknown_self_and_repeats(tea
         ),
         (
             card_text("a", deliverables=False),
-            ["X:3: warning: no deliverables: no phase can choose this agent"],
+            [
+                "X:3: warning: no deliverables: serves only the phases its role (code) fits, "
+                "with their default deliverables"
+            ],
         ),
         (
             card_text("a", keywords="`b`, `shared`"),

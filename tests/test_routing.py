@@ -189,15 +189,11 @@ def test_naming_an_agent_beats_the_most_any_other_card_can_collect(tmp_path: Pat
 # Implied terms
 
 
-def test_card_without_triggers_is_reached_by_its_implied_terms() -> None:
+def test_card_without_triggers_is_reached_by_its_stated_tech_and_implied_terms() -> None:
     v1 = card("go-backend", name="Go Backend Developer", purpose="Writes Go services with Gin.", tech=["Gin"])
     route = router([v1, card("other")]).route("A Gin handler in Go", DESIGN)
     assert route.primary == "go-backend"
-    assert {r[0] for r in reasons(route, "go-backend")} <= {
-        "implied:id",
-        "implied:name",
-        "implied:tech_stack",
-    }
+    assert {r[0] for r in reasons(route, "go-backend")} == {"stated:tech", "implied:id"}
 
 
 def test_implied_word_shared_by_more_cards_counts_less() -> None:
@@ -221,7 +217,7 @@ def test_stop_words_are_never_implied_terms() -> None:
 
 def test_one_explicit_keyword_beats_every_implied_term() -> None:
     words = "ledger payments invoices refunds settlement"
-    implied = card("implied", name="Money", purpose=words, competencies=[words], tech=words.split())
+    implied = card("implied", name="Money", purpose=words, competencies=[words])
     explicit = card("explicit", keywords=["refunds"], priority=1)
     route = router([implied, explicit]).route("ledger payments invoices refunds settlement", DESIGN)
     assert route.primary == "explicit"
@@ -457,8 +453,24 @@ def test_no_primary_means_no_collaborators() -> None:
 def test_route_json_has_exactly_the_documented_keys() -> None:
     route = router([card("a", keywords=["x"])]).route("x", DESIGN)
     data = route.model_dump(mode="json")
-    assert list(data) == ["phase", "primary", "collaborators", "candidates"]
-    assert list(data["candidates"][0]) == ["id", "score", "priority", "tier", "reasons"]
+    assert list(data) == [
+        "phase",
+        "primary",
+        "collaborators",
+        "required_collaborators",
+        "chosen_by",
+        "note",
+        "candidates",
+    ]
+    assert list(data["candidates"][0]) == [
+        "id",
+        "score",
+        "priority",
+        "tier",
+        "reasons",
+        "origin",
+        "default_deliverables",
+    ]
     assert list(data["candidates"][0]["reasons"][0]) == ["trigger", "pattern", "matched", "points"]
 
 
@@ -514,6 +526,7 @@ def test_plan_json_has_the_pipeline_and_exactly_the_documented_phase_keys() -> N
                 "label": "2",
                 "primary": "a",
                 "collaborators": [],
+                "required_collaborators": [],
                 "deliverables": {"a": ["a item for 2"]},
                 "checks": [],
                 "checks_note": "",

@@ -181,13 +181,14 @@ def test_builtin_catalogue_routes_to_the_expected_primary(
     assert route.primary == primary, [(c.id, c.score) for c in route.candidates[:3]]
 
 
-def test_the_tie_case_is_an_exact_tie_broken_by_priority(
+def test_a_competency_item_breaks_what_was_a_tie(
     builtin: Catalog, snapshots: dict[str, ProjectSnapshot]
 ) -> None:
     route = Router(builtin, snapshots["empty"]).route("Add caching to the API", find_phase("design"))
     first, second = route.candidates[:2]
     assert (first.id, second.id) == ("backend-python", "performance-engineer")
-    assert first.score == second.score and (first.priority or 0) > (second.priority or 0)
+    assert first.score > second.score
+    assert ("implied:skill", "caching") in {(r.trigger, r.pattern) for r in first.reasons}
 
 
 def test_table_covers_every_builtin_agent(builtin: Catalog) -> None:
@@ -232,7 +233,7 @@ def test_v1_cards_without_triggers_are_reached_by_implied_terms(
 ) -> None:
     route = v1_router.route(task, find_phase(phase))
     assert route.primary == primary, [(c.id, c.score) for c in route.candidates[:3]]
-    assert all(r.trigger.startswith(("implied:", "agent")) for r in route.candidates[0].reasons)
+    assert all(r.trigger.startswith(("implied:", "stated:", "agent")) for r in route.candidates[0].reasons)
 
 
 @pytest.mark.parametrize(

@@ -45,11 +45,19 @@ def test_route_json_names_the_primary_with_reasons(
     code, out, _ = run(capsys, monkeypatch, "route", "Add JWT auth to the FastAPI service", "--json")
     data = json.loads(out)
     assert code == 0
-    assert list(data) == ["phase", "primary", "collaborators", "candidates"]
+    assert list(data) == [
+        "phase",
+        "primary",
+        "collaborators",
+        "required_collaborators",
+        "chosen_by",
+        "note",
+        "candidates",
+    ]
     assert (data["phase"], data["primary"]) == ("design", "backend-python")
     assert "security-expert" in data["collaborators"]
     top = data["candidates"][0]
-    assert list(top) == ["id", "score", "priority", "tier", "reasons"]
+    assert list(top) == ["id", "score", "priority", "tier", "reasons", "origin", "default_deliverables"]
     assert top["reasons"][0] == {"trigger": "tech", "pattern": "fastapi", "matched": "FastAPI", "points": 8.0}
 
 
@@ -128,6 +136,7 @@ def test_plan_json_lists_every_phase_of_the_pipeline(
         "label",
         "primary",
         "collaborators",
+        "required_collaborators",
         "deliverables",
         "checks",
         "checks_note",

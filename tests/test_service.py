@@ -239,6 +239,7 @@ def test_a_run_keeps_its_configuration_as_the_same_plain_json(project: Path) -> 
         "project_dir": str(root),
         "out_dir": str(root / ".phasegraph" / "runs"),
         "agents_dirs": [],
+        "no_builtin_agents": False,
         "approval_gates": False,
         "provider": "offline",
         "model": "offline",

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from orchestrator.cards._collaborators import collaborator_from_text
 from orchestrator.cards._deliverables import parse_phase_label
+from orchestrator.cards._expertise import GENERIC_TECH
 from orchestrator.cards._markdown import plain, slugify
 from orchestrator.cards._metadata import priority_problem
 from orchestrator.cards._model import TRIGGER_TYPES, AgentCard, CardFormat, Collaborator
@@ -34,6 +35,7 @@ from orchestrator.runtime import current_runtime
 
 __all__ = [
     "CARD_SUFFIXES",
+    "GENERIC_TECH",
     "MAX_CARD_BYTES",
     "NOT_CARD_STEMS",
     "TRIGGER_ALIASES",

@@ -22,7 +22,8 @@ AGENT_TITLE = re.compile(r"agent\s*(?::|\s[-–—])\s*", re.IGNORECASE)
 """The `Agent:` (or `Agent -`) that starts a card's title."""
 
 _SECTION_ROLES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("triggers", ("triggers", "trigger", "activation", "when to use")),
+    ("usage", ("when to use", "use when", "use cases", "usage", "when to call")),
+    ("triggers", ("triggers", "trigger", "activation")),
     ("collaboration", ("collaboration", "collaborators", "works with", "handoffs", "hand-offs")),
     ("deliverables", ("deliverables", "deliverable", "outputs", "phase outputs")),
     ("competencies", ("competencies", "competency", "capabilities", "expertise", "skills")),

@@ -52,6 +52,20 @@ def parse_phase_label(text: str) -> tuple[str, str] | None:
     return f"{int(number)}{letter}", plain(name).strip(" :")
 
 
+_PHASE_LIST = re.compile(r"\s*(?:/|&|,|;|\band\b)\s*(?=phase\b|\d)", re.IGNORECASE)
+
+
+def parse_phase_labels(text: str) -> list[tuple[str, str]]:
+    """Every phase a label names: `Phase 9 (Share) / Phase 10 (Deployment)` -> [("9", "Share"),
+    ("10", "Deployment")]; one label gives one phase, no phase number gives none."""
+    parts = [p for p in _PHASE_LIST.split(strip_inline(text).strip().rstrip(":")) if p.strip()]
+    parsed = [parse_phase_label(p) for p in parts]
+    if len(parts) > 1 and all(p is not None for p in parsed):
+        return [p for p in parsed if p is not None]
+    single = parse_phase_label(text)
+    return [single] if single is not None else []
+
+
 def deliverables_from_front(draft: Draft, front: dict[str, Any], lines: dict[str, int]) -> None:
     """`deliverables:` as a phase label -> items mapping; labels without a phase number are ignored."""
     deliverables = front.get("deliverables")
@@ -95,7 +109,7 @@ class _SectionReader:
     def __init__(self, draft: Draft, body: Body) -> None:
         self.draft = draft
         self.body = body
-        self.phase: tuple[str, str] | None = None
+        self.phases: list[tuple[str, str]] = []
         self.phase_line = 0
         self.item_indent: int | None = None
         self.pending: list[str] = []
@@ -103,38 +117,40 @@ class _SectionReader:
 
     def flush(self) -> None:
         """File the pending item, its nested items joined in: `Scripts (forward; rollback)`."""
-        if self.phase is not None and self.pending:
+        if self.phases and self.pending:
             text, subs = self.pending[0], self.pending[1:]
             if subs and text.endswith(")") and " (" in text:
                 text = f"{text[:-1]}; {'; '.join(subs)})"
             elif subs:
                 text = f"{text} ({'; '.join(subs)})"
-            self.draft.add_deliverables(self.phase[0], self.phase[1], [text], self.phase_line)
+            for label, name in self.phases:
+                self.draft.add_deliverables(label, name, [text], self.phase_line)
         self.pending.clear()
 
     def heading(self, i: int) -> None:
         """A sub-heading starts a phase when it names one (`### Phase 5b (Build)`), else ends it."""
         self.flush()
         heading = self.body.heading_at.get(i)
-        self.phase = parse_phase_label(heading.text) if heading is not None else None
+        self.phases = parse_phase_labels(heading.text) if heading is not None else []
         self.phase_line, self.item_indent = i + 1, None
-        if self.phase is not None:
-            self.draft.add_deliverables(self.phase[0], self.phase[1], [], self.phase_line)
+        for label, name in self.phases:
+            self.draft.add_deliverables(label, name, [], self.phase_line)
 
     def label(self, i: int, line: str, label: tuple[str, str]) -> bool:
         """`**Phase 2:** a, b` or `**Phase 2:**` over a list; True when the line is used up."""
-        parsed = parse_phase_label(label[0])
-        if parsed is not None:
+        parsed = parse_phase_labels(label[0])
+        if parsed:
             self.flush()
             self.draft.seed_body = True
             items = split_items(label[1]) if label[1] else []
             if list_item(line) is None or not label[1]:
-                self.phase, self.phase_line, self.item_indent = parsed, i + 1, None
-            self.draft.add_deliverables(parsed[0], parsed[1], items, i + 1)
+                self.phases, self.phase_line, self.item_indent = parsed, i + 1, None
+            for number, name in parsed:
+                self.draft.add_deliverables(number, name, items, i + 1)
             return True
         if not label[1]:
             self.flush()
-            self.phase = None
+            self.phases = []
             self.draft.warn(
                 i + 1, f"deliverables label {label[0]!r} names no phase number; its items are skipped"
             )
@@ -144,7 +160,7 @@ class _SectionReader:
     def item(self, line: str) -> None:
         """A list item under the current phase: a new item, or one nested in the pending one."""
         item = list_item(line)
-        if item is None or self.phase is None:
+        if item is None or not self.phases:
             return
         text = strip_inline(item[1])
         if self.item_indent is None:

@@ -12,7 +12,7 @@ import bisect
 from orchestrator.cards._body import Body, Section
 from orchestrator.cards._markdown import bold_label, heading_title, list_item, plain, strip_inline
 
-_GENERIC_TECH = frozenset(
+GENERIC_TECH = frozenset(
     {
         "primary",
         "secondary",
@@ -86,13 +86,13 @@ def tech_stack(body: Body, section: Section | None) -> list[str]:
     for i in body.line_indices(section):
         label = bold_label(body.lines[i])
         name = plain(label[0]) if label is not None else ""
-        if name and name.lower() not in _GENERIC_TECH:
+        if name and name.lower() not in GENERIC_TECH:
             found.append((i, name))
             labels.append(i)
     subs = [h for h in body.doc.headings if section.start <= h.index < section.end and h.level > body.level]
     stops = [h.index for h in subs[1:]] + [section.end]
     for heading, stop in zip(subs, stops[: len(subs)], strict=True):
-        words = [w for w in heading_title(heading.text).split() if w.lower() not in _GENERIC_TECH]
+        words = [w for w in heading_title(heading.text).split() if w.lower() not in GENERIC_TECH]
         if words and bisect.bisect_right(labels, heading.index) == bisect.bisect_left(labels, stop):
             found.append((heading.index, " ".join(words)))
     names: dict[str, str] = {}

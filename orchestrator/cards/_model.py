@@ -43,7 +43,16 @@ class AgentCard(BaseModel):
     competencies: list[str] = Field(default_factory=list)
     """Level-3 headings under Core Competencies, numbering removed (`"Django Framework"`)."""
     tech_stack: list[str] = Field(default_factory=list)
-    """Named technologies from the Tech Stack section's sub-headings and bold labels."""
+    """Named technologies from the Tech Stack section's sub-headings and bold labels, the values
+    of a fenced YAML/TOML block or a table's technology column in it, and a toon `tech_stack`
+    list (versions dropped: `Laravel 10.x / 11.x` -> `Laravel`)."""
+    skills: list[str] = Field(default_factory=list)
+    """Competency list items at any depth (`Eloquent ORM`), competency table rows, toon
+    `competencies`/`skills` lists: what the card says it can do, item by item."""
+    uses: list[str] = Field(default_factory=list)
+    """When to call the agent, in the card's words: the description's "Use for ..." /
+    "Use PROACTIVELY when ..." clauses, then a "When to Use" section's items and
+    `**Primary:**` values."""
     triggers: dict[str, list[str]] = Field(default_factory=dict)
     """Trigger type (see TRIGGER_TYPES) -> patterns in card order."""
     collaborators: list[Collaborator] = Field(default_factory=list)

@@ -13,6 +13,7 @@ from orchestrator.cards._deliverables import deliverables_from_section, delivera
 from orchestrator.cards._draft import Draft
 from orchestrator.cards._expertise import competencies, tech_stack
 from orchestrator.cards._frontmatter import front_lists, read_front_matter
+from orchestrator.cards._markdown import split_items
 from orchestrator.cards._metadata import (
     Statements,
     read_footer,
@@ -26,8 +27,12 @@ from orchestrator.cards._metadata import (
     read_version,
 )
 from orchestrator.cards._model import AgentCard
+from orchestrator.cards._stated import skills, stated_tech, tech_names, toon_values, usage_items, use_clauses
 from orchestrator.cards._toon import toon_blocks, toon_lists
 from orchestrator.cards._triggers import triggers_from_section
+
+_SKILL_KEYS = ("competencies", "skills", "capabilities")
+_TECH_KEYS = ("tech_stack", "stack", "technologies")
 
 
 def read_card(text: str, source: str, warnings: list[str]) -> AgentCard:
@@ -50,11 +55,17 @@ def read_card(text: str, source: str, warnings: list[str]) -> AgentCard:
     name = read_name(draft, stated, title, card_id)
     read_grouping(draft, stated)
     purpose = read_purpose(draft, front, roles.get("purpose"), texts, preamble)
-    skills = competencies(body, roles.get("competencies"))
+    headings = competencies(body, roles.get("competencies"))
     tech = tech_stack(body, roles.get("tech_stack"))
     front_lists(draft, front)
     toon_lists(draft, toon, lines)
     triggers_from_section(draft, body, roles.get("triggers"))
+    keywords = header.get("keywords")
+    if keywords is not None and not draft.triggers.get("keywords"):
+        draft.add_triggers("keywords", split_items(str(keywords.value)), keywords.line)
+    description = front.data.get("description")
+    uses = [*use_clauses(description if isinstance(description, str) else purpose)]
+    uses += usage_items(body, roles.get("usage"))
     collaborators_from_section(draft, body, roles.get("collaboration"))
     deliverables_from_section(draft, body, roles.get("deliverables"))
     deliverables_from_tables(draft, body)
@@ -67,8 +78,22 @@ def read_card(text: str, source: str, warnings: list[str]) -> AgentCard:
         status=read_status(draft, stated),
         purpose=purpose,
         sections=texts,
-        competencies=skills,
-        tech_stack=tech,
+        competencies=headings,
+        skills=list(
+            dict.fromkeys(
+                [*skills(body, roles.get("competencies")), *toon_values(draft.metadata, _SKILL_KEYS)]
+            )
+        ),
+        uses=list(dict.fromkeys(uses)),
+        tech_stack=list(
+            dict.fromkeys(
+                [
+                    *tech,
+                    *stated_tech(body, roles.get("tech_stack")),
+                    *tech_names(toon_values(draft.metadata, _TECH_KEYS)),
+                ]
+            )
+        ),
         triggers={k: v for k, v in draft.triggers.items() if v},
         collaborators=draft.collaborators,
         deliverables={k: v for k, v in draft.deliverables.items() if v},

@@ -12,6 +12,14 @@ from rich.markup import escape
 
 from orchestrator._terminal import json_terminal_safe, terminal_safe
 
+NoBuiltinAgentsOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-builtin-agents",
+        help="Use only your cards (--agents-dir, PHASEGRAPH_AGENTS_DIRS, ./agents); "
+        "also PHASEGRAPH_NO_BUILTIN_AGENTS=1.",
+    ),
+]
 AgentsDirOption = Annotated[
     list[Path] | None,
     typer.Option(

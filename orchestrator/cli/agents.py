@@ -9,19 +9,29 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
+from pydantic import BaseModel
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from orchestrator._roles import card_roles
 from orchestrator._terminal import terminal_safe
 from orchestrator.cards import AgentCard, load_card
 from orchestrator.catalog import Catalog
 from orchestrator.cli import app
-from orchestrator.cli._common import AgentsDirOption, JsonOption, ProjectDirOption, print_json, safe_markup
+from orchestrator.cli._common import (
+    AgentsDirOption,
+    JsonOption,
+    NoBuiltinAgentsOption,
+    ProjectDirOption,
+    print_json,
+    safe_markup,
+)
 from orchestrator.errors import NotFound
+from orchestrator.phases import card_deliverables, load_pipeline, own_deliverables, serves
 from orchestrator.run import Runner
 from orchestrator.settings import load_settings
 
@@ -31,9 +41,9 @@ app.add_typer(agents_app, name="agents")
 _CARD_FILE_SUFFIXES = (".md", ".markdown", ".txt")
 
 
-def _catalog(agents_dir: list[Path] | None, project_dir: Path) -> Catalog:
+def _catalog(agents_dir: list[Path] | None, project_dir: Path, no_builtin: bool = False) -> Catalog:
     """Flags first, then the settings' folders, then the project's and the built-in ones."""
-    return Runner(load_settings()).catalog(project_dir, agents_dir or [])
+    return Runner(load_settings(no_builtin_agents=no_builtin or None)).catalog(project_dir, agents_dir or [])
 
 
 def _console() -> Console:
@@ -49,10 +59,11 @@ def _is_path(arg: str) -> bool:
 def list_cards(
     agents_dir: AgentsDirOption = None,
     project_dir: ProjectDirOption = Path("."),
+    no_builtin_agents: NoBuiltinAgentsOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Every card in the catalogue, sorted by id."""
-    catalog = _catalog(agents_dir, project_dir)
+    catalog = _catalog(agents_dir, project_dir, no_builtin_agents)
     if json_output:
         print_json([card.summary() for card in catalog])
         return
@@ -99,10 +110,12 @@ def show_card(
     else:
         catalog = _catalog(agents_dir, project_dir)
         card = catalog.get(id_or_path)
+    served = served_phases(card, project_dir)
     if json_output:
-        print_json(card.model_dump(mode="json"))
+        print_json({**card.model_dump(mode="json"), "serves": [s.model_dump(mode="json") for s in served]})
         return
     _render(card, catalog)
+    _render_served(card, served)
 
 
 @agents_app.command("lint")
@@ -138,6 +151,46 @@ def lint_cards(
         warnings = len(problems) - errors
         typer.echo(f"{len(catalog)} cards: {errors} error(s), {warnings} warning(s)", err=True)
     raise typer.Exit(1 if errors else 0)
+
+
+class ServedPhase(BaseModel):
+    """A phase of the full pipeline the card serves, and whose list its deliverables there are."""
+
+    phase: str
+    label: str
+    deliverables: list[str]
+    source: Literal["card", "phase"]
+    """`card`: the card lists them; `phase`: the card lists none, so the phase's defaults apply."""
+
+
+def served_phases(card: AgentCard, project_dir: Path) -> list[ServedPhase]:
+    """Every phase of the full pipeline (the project's phase files first) the card serves."""
+    pipeline = load_pipeline("full", project_dir=project_dir)
+    return [
+        ServedPhase(
+            phase=phase.key,
+            label=phase.label,
+            deliverables=card_deliverables(card, phase),
+            source="card" if own_deliverables(card, phase) else "phase",
+        )
+        for phase in pipeline.phases
+        if serves(card, phase)
+    ]
+
+
+def _render_served(card: AgentCard, served: list[ServedPhase]) -> None:
+    console = _console()
+    why = (
+        ""
+        if any(card.deliverables.values())
+        else f"  (lists no deliverables; role: {', '.join(card_roles(card))})"
+    )
+    console.print(f"\n[bold]Serves[/bold]{why}")
+    if not served:
+        console.print("  no phase of the full pipeline", markup=False)
+    for item in served:
+        whose = "the card's own" if item.source == "card" else "the phase's defaults"
+        console.print(safe_markup(f"  {item.label} {item.phase}: {whose}: {'; '.join(item.deliverables)}"))
 
 
 def _render(card: AgentCard, catalog: Catalog | None) -> None:

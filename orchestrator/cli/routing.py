@@ -19,7 +19,14 @@ from rich.table import Table
 
 from orchestrator._terminal import terminal_safe
 from orchestrator.cli import app
-from orchestrator.cli._common import AgentsDirOption, JsonOption, ProjectDirOption, print_json, safe_markup
+from orchestrator.cli._common import (
+    AgentsDirOption,
+    JsonOption,
+    NoBuiltinAgentsOption,
+    ProjectDirOption,
+    print_json,
+    safe_markup,
+)
 from orchestrator.cli._task import TaskFileOption, task_text
 from orchestrator.phases import PhaseSpec, Pipeline
 from orchestrator.routing import Candidate, PlannedPhase, Reason, Route, no_primary_message, plan_json
@@ -50,11 +57,12 @@ def route_command(
     phase: PhaseOption = None,
     agents_dir: AgentsDirOption = None,
     pipeline: PipelineOption = None,
+    no_builtin_agents: NoBuiltinAgentsOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Score every agent for TASK in one phase and show why; exit 1 when no agent fits."""
     text = task_text(task, task_file)
-    route, spec = Runner(load_settings()).route(
+    route, spec = Runner(load_settings(no_builtin_agents=no_builtin_agents or None)).route(
         text, project_dir, phase=phase, agents_dirs=agents_dir or [], pipeline=pipeline
     )
     if json_output:
@@ -80,6 +88,7 @@ def plan_command(
     check_python: Annotated[
         Path | None, typer.Option("--check-python", help="Plan Python checks with this interpreter.")
     ] = None,
+    no_builtin_agents: NoBuiltinAgentsOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """The whole run for TASK, phase by phase, with the checks it would run and why; no model call;
@@ -88,7 +97,7 @@ def plan_command(
 
     text = task_text(task, task_file)
     checks = CheckOptions(commands=check or None, python=check_python)
-    chosen, planned = Runner(load_settings()).plan(
+    chosen, planned = Runner(load_settings(no_builtin_agents=no_builtin_agents or None)).plan(
         text,
         project_dir,
         agents_dirs=agents_dir or [],
@@ -121,13 +130,20 @@ def _print_route(route: Route, phase: PhaseSpec) -> None:
         f"[bold]{safe_markup(phase.name)}[/] ({safe_markup(phase.key)}, phase {safe_markup(phase.label)}): "
         f"primary [bold]{safe_markup(route.primary or '-')}[/]"
         + (f", with {safe_markup(', '.join(route.collaborators))}" if route.collaborators else "")
+        + (
+            f" (required: {safe_markup(', '.join(route.required_collaborators))})"
+            if route.required_collaborators
+            else ""
+        )
     )
-    shown = [c for c in route.candidates if c.score > 0]
+    if route.note:
+        console.print(safe_markup(route.note))
+    shown = [c for c in route.candidates if c.score > 0 or c.id == route.primary]
     if not shown:
         console.print(f"No agent matched; {len(route.candidates)} serve this phase.", markup=False)
         return
     table = Table(box=box.SIMPLE_HEAD)
-    for column in ("#", "agent", "score", "priority", "tier"):
+    for column in ("#", "agent", "from", "score", "priority", "tier"):
         table.add_column(column, no_wrap=True)
     table.add_column("reasons", overflow="fold")
     for rank, candidate in enumerate(shown, start=1):
@@ -142,6 +158,7 @@ def _candidate_row(rank: int, candidate: Candidate) -> list[str]:
     return [
         str(rank),
         safe_markup(candidate.id),
+        candidate.origin + (" (phase defaults)" if candidate.default_deliverables else ""),
         f"{candidate.score:g}",
         "" if candidate.priority is None else str(candidate.priority),
         candidate.tier,
@@ -176,7 +193,11 @@ def _print_plan(pipeline: Pipeline, planned: list[PlannedPhase]) -> None:
                 phase if index == 0 else "",
                 gate if index == 0 else "",
                 safe_markup(agent),
-                "primary" if agent == item.primary else "collaborator",
+                "primary"
+                if agent == item.primary
+                else "collaborator (required)"
+                if agent in item.required_collaborators
+                else "collaborator",
                 safe_markup("; ".join(item.deliverables[agent])),
                 end_section=index == len(agents) - 1,
             )

@@ -23,6 +23,7 @@ from orchestrator.cli import app
 from orchestrator.cli._common import (
     AgentsDirOption,
     JsonOption,
+    NoBuiltinAgentsOption,
     ProjectDirOption,
     print_json,
     safe_markup,
@@ -236,6 +237,7 @@ def run(
     price_out: PriceOutOption = None,
     checkpoint_url: CheckpointOption = None,
     agents_dir: AgentsDirOption = None,
+    no_builtin_agents: NoBuiltinAgentsOption = False,
     approval_gates: Annotated[
         bool | None, typer.Option("--approval-gates/--no-approval-gates", help="Pause after every phase.")
     ] = None,
@@ -287,6 +289,7 @@ def run(
         price_in=price_in,
         price_out=price_out,
         checkpoint_url=checkpoint_url,
+        no_builtin_agents=no_builtin_agents or None,
     )
 
 
@@ -315,6 +318,7 @@ def verify(
     price_out: PriceOutOption = None,
     checkpoint_url: CheckpointOption = None,
     agents_dir: AgentsDirOption = None,
+    no_builtin_agents: NoBuiltinAgentsOption = False,
     langchain_model: ChatModelOption = None,
     check: CheckOption = None,
     check_timeout: CheckTimeoutOption = None,
@@ -357,6 +361,7 @@ def verify(
         price_in=price_in,
         price_out=price_out,
         checkpoint_url=checkpoint_url,
+        no_builtin_agents=no_builtin_agents or None,
     )
 
 
