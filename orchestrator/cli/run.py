@@ -31,7 +31,7 @@ from orchestrator.cli._common import (
 from orchestrator.cli._progress import ProgressDisplay
 from orchestrator.cli._task import TaskFileOption, task_text
 from orchestrator.errors import AWAITING_APPROVAL, ConfigError, exit_code
-from orchestrator.result import RunResult
+from orchestrator.result import PhaseResult, RunResult
 from orchestrator.run import VERIFY_TASK, Runner, RunOptions
 from orchestrator.settings import Settings, load_settings
 
@@ -178,6 +178,11 @@ def _finish(result: RunResult, as_json: bool) -> None:
                 else f"none written (branch {ws.branch})"
             )
             _err.print(f"code: {terminal_safe(wrote, one_line=True)}", markup=False)
+        for phase in result.phases:
+            if phase.checks or phase.checks_note:
+                _err.print(
+                    f"checks ({phase.key}): {terminal_safe(_checks_line(phase), one_line=True)}", markup=False
+                )
         u = result.usage
         _err.print(
             f"usage: {u.calls} calls, {u.prompt_tokens} prompt + {u.completion_tokens} completion tokens, "
@@ -188,6 +193,15 @@ def _finish(result: RunResult, as_json: bool) -> None:
             verb = "approve" if result.error_type == AWAITING_APPROVAL else "resume"
             _err.print(f"continue with: phasegraph {verb} {result.run_id}", markup=False)
     raise typer.Exit(exit_code(result))
+
+
+def _checks_line(phase: PhaseResult) -> str:
+    """`pytest passed (12 passed), after 1 fix round`, or why the phase ran no check."""
+    if not phase.checks:
+        return phase.checks_note
+    line = "; ".join(f"{c.name} {c.status} ({c.message})" for c in phase.checks)
+    rounds = len(phase.fix_rounds)
+    return line + (f", after {rounds} fix round{'s' if rounds > 1 else ''}" if rounds else "")
 
 
 def _start(
