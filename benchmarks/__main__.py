@@ -32,6 +32,7 @@ BENCHMARKS = (
     "crash",
     "scale",
     "peers",
+    "workspace",
 )
 """Module `benchmarks.bench_<name>` for each, in the order they run (the quick ones first)."""
 PRESENTED = (

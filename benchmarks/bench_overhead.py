@@ -103,7 +103,7 @@ def _profile_targets() -> list[tuple[Any, str, str]]:
     from langgraph.graph.state import StateGraph
 
     from orchestrator import _session as run_module
-    from orchestrator import _turn, catalog, journal, project, prompts, routing
+    from orchestrator import _turn, catalog, journal, project, prompts, report_html, routing
     from orchestrator import phases as phase_files
     from orchestrator.providers import openai as openai_provider
 
@@ -121,6 +121,7 @@ def _profile_targets() -> list[tuple[Any, str, str]]:
         (journal.SqliteJournal, "save", "call journal writes"),
         (_turn, "write_deliverable", "deliverable files (atomic writes)"),
         (run_module, "write_manifest", "`manifest.json` writes"),
+        (report_html, "render_manifest", "`report.html` rendering (in the last manifest write)"),
         (run_module.Session, "result", "state read-back for the manifest"),
     ]
 

@@ -38,13 +38,19 @@ EMAIL = "phasegraph@localhost"
 """The e-mail of every commit phasegraph makes (the name is the agent's id)."""
 
 
-def clean_env(identity: str | None = None, *, user_config: bool = False) -> dict[str, str]:
+def clean_env(
+    identity: str | None = None, *, user_config: bool = False, alone: Path | None = None
+) -> dict[str, str]:
     """The environment git runs with: `_KEPT_ENV` only, plain C locale, no prompts.
 
     With `user_config` the user's own git configuration (identity, merge settings) is
-    read, as when bringing a run home into their repository; otherwise none is.
+    read, as when bringing a run home into their repository; otherwise none is. With
+    `alone`, git does not look for a repository above that folder (a patch applied to a
+    project that is not one, even inside another repository).
     """
     env = {k: os.environ[k] for k in _KEPT_ENV if k in os.environ}
+    if alone is not None:
+        env["GIT_CEILING_DIRECTORIES"] = str(alone.resolve().parent)
     env.update(LC_ALL="C", LANG="C", GIT_TERMINAL_PROMPT="0", GIT_OPTIONAL_LOCKS="0")
     env["GIT_LITERAL_PATHSPECS"] = "1"  # a path a model wrote is a path, never a glob
     if not user_config:
@@ -66,13 +72,15 @@ def run_git(
     identity: str | None = None,
     user_config: bool = False,
     stdin: bytes | None = None,
+    alone: bool = False,
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run `git ARGS` in `cwd` and return the finished process, whatever its exit code."""
+    """Run `git ARGS` in `cwd` and return the finished process, whatever its exit code;
+    `alone`: as if `cwd` were in no repository (see `clean_env`)."""
     try:
         return subprocess.run(
             ["git", *_SAFE_CONFIG, *args],
             cwd=cwd,
-            env=clean_env(identity, user_config=user_config),
+            env=clean_env(identity, user_config=user_config, alone=cwd if alone else None),
             input=stdin,
             capture_output=True,
             check=False,
@@ -89,9 +97,10 @@ def git(
     identity: str | None = None,
     user_config: bool = False,
     stdin: bytes | None = None,
+    alone: bool = False,
 ) -> str:
     """`git ARGS` in `cwd`, its output as text; a failure is a `WorkspaceError` with git's first line."""
-    done = run_git(cwd, args, identity=identity, user_config=user_config, stdin=stdin)
+    done = run_git(cwd, args, identity=identity, user_config=user_config, stdin=stdin, alone=alone)
     if done.returncode != 0:
         raise WorkspaceError(f"git {args[0]} failed in {cwd}: {first_line(done.stderr or done.stdout)}")
     return done.stdout.decode("utf-8", errors="surrogateescape")

@@ -95,6 +95,39 @@ def configure_logging(*, level: LogLevel = "warning", fmt: LogFormat = "auto") -
     logger.propagate = False
 
 
+def divert_logging(write: Callable[[logging.LogRecord, str], None]) -> Callable[[], None]:
+    """Send phasegraph's records to `write(record, "event key=value ...")` instead of the stderr
+    handler `configure_logging` set up (a progress display prints them among its own lines);
+    returns the function that puts the stderr handler back."""
+    logger = logging.getLogger(NAMESPACE)
+    stderr = [h for h in logger.handlers if isinstance(h, _StderrHandler)]
+    for handler in stderr:
+        logger.removeHandler(handler)
+    diverted = _Diverted(write)
+    logger.addHandler(diverted)
+
+    def restore() -> None:
+        logger.removeHandler(diverted)
+        for handler in stderr:
+            logger.addHandler(handler)
+
+    return restore
+
+
+class _Diverted(logging.Handler):
+    """Hands each record, as its key=value message, to a function."""
+
+    def __init__(self, write: Callable[[logging.LogRecord, str], None]) -> None:
+        super().__init__()
+        self._write = write
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._write(record, record.getMessage())
+        except Exception:
+            self.handleError(record)
+
+
 class _StderrHandler(logging.Handler):
     """Writes to whatever `sys.stderr` is at the time (tests and notebooks replace it)."""
 

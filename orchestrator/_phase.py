@@ -23,7 +23,7 @@ from orchestrator._turn import (
     archive_phase,
     earlier_blocks,
     emit,
-    file_blocks,
+    file_context,
     notes,
     repair,
     targets,
@@ -144,6 +144,9 @@ class PhaseNodes:
         allowed = (
             [c for c in found["collaborators"] if c != card.id] if ctx.settings.max_handoff_depth >= 1 else []
         )
+        files, partial = file_context(
+            ctx, card, _mentioned(state, phase), _head(state, self.key), phase.writes
+        )
         user = ctx.prompts.render(
             PHASE_INSTRUCTIONS,
             phase=phase,
@@ -151,13 +154,12 @@ class PhaseNodes:
             deliverables=items,
             collaborators=notes(card, allowed),
             feedback=(state.get("feedback") or {}).get(self.key, ""),
-            context=checks_blocks(state, self.key)
-            + earlier_blocks(ctx, state, phase, card.id)
-            + file_blocks(ctx, card, _mentioned(state, phase), _head(state, self.key)),
+            context=checks_blocks(state, self.key) + earlier_blocks(ctx, state, phase, card.id) + files,
         )
         job = Assignment(role="primary", by=None, brief="", depth=0, seq="0", chain=[])
         spec = turn_spec(card, phase, items, allowed)
-        return _turn_update(await work(ctx, Turn(phase, card, spec, user, state["task"], found, job)))
+        turn = Turn(phase, card, spec, user, state["task"], found, job, partial)
+        return _turn_update(await work(ctx, turn))
 
     def dispatch(self, state: RunState, runtime: Runtime[RunContext]) -> RunUpdate:
         """Send each agent this phase's agents asked for one turn; refuse cycles and too-deep chains."""
@@ -261,6 +263,8 @@ class PhaseNodes:
             for n, t in payload["needed"].items()
         ]
         checked = list(payload.get("check_blocks") or [])
+        named = [payload["task"], *payload["needed"].values()] if phase.writes else []
+        files, partial = file_context(ctx, card, named, payload.get("head"), phase.writes)
         user = ctx.prompts.render(
             HANDOFF_BRIEF,
             phase=phase,
@@ -269,14 +273,7 @@ class PhaseNodes:
             brief=payload["brief"],
             deliverables=items,
             collaborators=notes(card, allowed),
-            context=checked
-            + needed
-            + file_blocks(
-                ctx,
-                card,
-                [payload["task"], *payload["needed"].values()] if phase.writes else (),
-                payload.get("head"),
-            ),
+            context=checked + needed + files,
         )
         job = Assignment(
             role="collaborator",
@@ -288,9 +285,8 @@ class PhaseNodes:
             decided_by=payload.get("decided_by", "model"),
         )
         spec = turn_spec(card, phase, items, allowed)
-        return _turn_update(
-            await work(ctx, Turn(phase, card, spec, user, payload["task"], payload["route"], job))
-        )
+        turn = Turn(phase, card, spec, user, payload["task"], payload["route"], job, partial)
+        return _turn_update(await work(ctx, turn))
 
     async def gate(self, state: RunState, runtime: Runtime[RunContext]) -> RunUpdate:
         """Check every deliverable of the phase; ask once for what is missing; send failing checks

@@ -31,6 +31,7 @@ from orchestrator.errors import (
 from orchestrator.events import Event, EventHandler
 from orchestrator.lease import run_lease
 from orchestrator.providers.base import Provider
+from orchestrator.providers.metered import MeteredProvider
 from orchestrator.registry import Registry
 from orchestrator.result import (
     AgentResult,
@@ -46,7 +47,7 @@ from orchestrator.run import run_dir_for
 from orchestrator.runtime import current_runtime
 from orchestrator.settings import Settings
 from orchestrator.state import AgentOutput, RouteRecord, RunConfig, RunState
-from orchestrator.usage import UsageRecord, sum_records
+from orchestrator.usage import UsageLimits, UsageRecord, sum_records
 from orchestrator.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -60,7 +61,6 @@ if TYPE_CHECKING:
     from orchestrator.journal import CallJournal
     from orchestrator.phases import Pipeline
     from orchestrator.run import Runner
-    from orchestrator.usage import UsageLimits
 
 log = get_logger("phasegraph.run")
 
@@ -189,7 +189,7 @@ class Session:
                 if mode == "custom":
                     self._event(Event.model_validate(chunk))
                 elif isinstance(chunk, dict) and any(is_node(str(k), NodeKind.GATE) for k in chunk):
-                    write_manifest(self.run_dir, await self.result())
+                    write_manifest(self.run_dir, await self.result(), html=False)
         except PhasegraphError as exc:
             error = exc
         except GraphRecursionError:
@@ -234,7 +234,11 @@ class Session:
         # An advancing session's ledger holds what its journal holds (seeded from it, then every
         # record goes to both under the run's lease); only a reading session asks the database.
         records = self.ctx.ledger.records if self.ctx is not None else await self.journal.spending()
-        return build_result(self.pipeline, values, snapshot, error, self.run_dir, records)
+        result = build_result(self.pipeline, values, snapshot, error, self.run_dir, records)
+        provider = self.ctx.provider if self.ctx is not None else None
+        if isinstance(provider, MeteredProvider) and provider.limits != UsageLimits():
+            result.budget = provider.limits
+        return result
 
     def started(self, task: str, phases: list[str]) -> None:
         """Report the start of a new run (`run_started`), before its first step."""
@@ -285,6 +289,7 @@ def build_result(
         message=message,
         error_type=error_type,
         workspace=_workspace_result(config),
+        calls=list(records),
         run_dir=str(run_dir),
     )
 
@@ -529,6 +534,10 @@ async def open_session(
             values = await checkpoint_values(pers, run_id)
             config = StoredConfig.from_state(values, run_id)
             provider, limits = _provider(runner, config, stack)
+            if config.workspace is not None:  # nothing a killed turn left uncommitted stays
+                from orchestrator.workspace import reopen
+
+                reopen(config.workspace)
         pipeline = pipeline or _load_pipeline(config)
         journal = pers.journal(run_id)
         ctx = await _context(runner, run_id, config, pipeline, catalog, journal, provider, limits)
@@ -586,9 +595,8 @@ async def _context(
     ws = config.workspace
     scanned = ""
     if ws is not None:
-        from orchestrator.workspace import head, reopen
+        from orchestrator.workspace import head
 
-        reopen(ws)
         scanned = head(ws)
     snapshot = ProjectSnapshot.scan(ws.path if ws is not None else project_dir)
     ledger = UsageLedger(records=await journal.spending())

@@ -92,11 +92,17 @@ def emit(
 
 
 async def _ask(
-    ctx: RunContext, spec: OutputSpec, messages: list[Message], agent: str, phase: str
+    ctx: RunContext,
+    spec: OutputSpec,
+    messages: list[Message],
+    agent: str,
+    phase: str,
+    *,
+    repair: bool = False,
 ) -> BaseModel:
     """One model call through the meter: a journaled answer is reused, a new one is paid and recorded."""
     request = ModelRequest(
-        messages=messages, output_model=spec.model, agent=agent, phase=phase, run_id=ctx.run_id
+        messages=messages, output_model=spec.model, agent=agent, phase=phase, run_id=ctx.run_id, repair=repair
     )
     response = await ctx.provider.complete(request)
     if not response.journaled:
@@ -181,18 +187,34 @@ def earlier_blocks(ctx: RunContext, state: RunState, phase: PhaseSpec, agent: st
 def file_blocks(
     ctx: RunContext, card: AgentCard, mentioned_in: Sequence[str] = (), at: str | None = None
 ) -> list[str]:
-    """Project files the card's file-pattern triggers pick, shallowest first, size-capped; first the
-    files named in `mentioned_in` (the task and earlier deliverables of a phase that writes). With a
-    workspace, the files as they were at commit `at` (where the phase started)."""
+    """Project files the card's file-pattern triggers pick, shallowest first, size-capped (see
+    `file_context`)."""
+    return file_context(ctx, card, mentioned_in, at)[0]
+
+
+def file_context(
+    ctx: RunContext,
+    card: AgentCard,
+    mentioned_in: Sequence[str] = (),
+    at: str | None = None,
+    writes: bool = False,
+) -> tuple[list[str], frozenset[str]]:
+    """The project files a turn sees, and those it sees only the start of.
+
+    The card's file-pattern triggers pick them, shallowest first, size-capped; first come the
+    files named in `mentioned_in` (the task and earlier deliverables of a phase that writes).
+    With a workspace, the files are read as they were at commit `at` (where the phase started).
+    In a phase that `writes`, a file shown in part says so at its end."""
     budget = ctx.settings.project_file_chars
     patterns = card.triggers.get("file_patterns", [])
     files = files_at(ctx, at)
     named = named_files(files, mentioned_in) if mentioned_in else []
     if budget <= 0 or not (patterns or named):
-        return []
+        return [], frozenset()
     picked = sorted(files.matching(patterns), key=lambda p: (p.count("/"), p))
     chosen = list(dict.fromkeys([*named, *picked]))
-    return file_blocks_for(files, chosen, budget, _MAX_FILE_CHARS)[0]
+    blocks, cut = file_blocks_for(files, chosen, budget, _MAX_FILE_CHARS, mark_cut=writes)
+    return blocks, frozenset(cut)
 
 
 @dataclass(frozen=True)
@@ -220,6 +242,8 @@ class Turn:
     task: str
     route: Candidates
     job: Assignment
+    partial: frozenset[str] = frozenset()
+    """Project files the turn's prompt shows only the start of: it may not write them whole."""
 
 
 @dataclass(frozen=True)
@@ -240,7 +264,8 @@ async def work(ctx: RunContext, turn: Turn) -> TurnResult:
     system = system_prompt(ctx, card, phase, turn.task, turn.route)
     output = await _ask(ctx, spec, [system, Message(role="user", content=turn.user)], card.id, phase.key)
     texts = spec.deliverables(output)
-    done = apply_turn(ctx, phase.key, card.id, job.seq, spec.changes(output)) if spec.writes else None
+    changes = spec.changes(output)
+    done = apply_turn(ctx, phase.key, card.id, job.seq, changes, turn.partial) if spec.writes else None
     paths: dict[str, str] = {}
     for name, text in texts.items():
         shown = text + (files_section(ctx.workspace, done, name) if done else "")
@@ -357,7 +382,7 @@ async def repair(
     ask_again = ctx.prompts.render(REPAIR_REQUEST, missing=gaps, others=others)
     system = system_prompt(ctx, card, phase, state["task"], state["routes"][phase.key])
     messages = [system, Message(role="user", content=user), Message(role="user", content=ask_again)]
-    output = await _ask(ctx, spec, messages, card.id, phase.key)
+    output = await _ask(ctx, spec, messages, card.id, phase.key, repair=True)
     fixed = {name: text for name, text in spec.deliverables(output).items() if name in gaps}
     done = TurnChanges(out.get("changes") or [], out.get("commit"))
     written = {

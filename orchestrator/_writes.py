@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from orchestrator._git import git, run_git
-from orchestrator.changes import ChangeLimits, TurnChanges, commit_turn
+from orchestrator.changes import ChangeLimits, TurnChanges, action_of, commit_turn
 from orchestrator.prompts import data_block
 from orchestrator.state import ChangeRecord
 from orchestrator.workspace import Workspace, diff_stat, head, render_stat
@@ -28,22 +28,29 @@ def limits(ctx: RunContext) -> ChangeLimits:
 
 
 def apply_turn(
-    ctx: RunContext, phase: str, agent: str, seq: str, changes: Sequence[dict[str, Any]]
+    ctx: RunContext,
+    phase: str,
+    agent: str,
+    seq: str,
+    changes: Sequence[dict[str, Any]],
+    partial: frozenset[str] = frozenset(),
 ) -> TurnChanges:
-    """Commit one turn's changes to the run's workspace (none without a workspace: nothing to write to)."""
+    """Commit one turn's changes to the run's workspace (none without a workspace: nothing to write to);
+    `partial` are the files the turn was shown only the start of."""
     ws = ctx.workspace
     if ws is None:
         refused = "the run has no workspace, so no file was written"
         return TurnChanges([_refused(c, refused) for c in changes], None)
+    turn = f"{phase}/{agent}/{seq}"
     return commit_turn(
-        ws, changes, limits(ctx), phase=phase, agent=agent, turn=f"{phase}/{agent}/{seq}", run_id=ctx.run_id
+        ws, changes, limits(ctx), phase=phase, agent=agent, turn=turn, run_id=ctx.run_id, partial=partial
     )
 
 
 def _refused(change: dict[str, Any], reason: str) -> ChangeRecord:
     return ChangeRecord(
         path=str(change.get("path", "")),
-        action="delete" if change.get("action") == "delete" else "write",
+        action=action_of(change),
         deliverable=str(change.get("deliverable", "")),
         status="refused",
         reason=reason,
@@ -155,16 +162,33 @@ def named_files(files: Files, texts: Iterable[str]) -> list[str]:
     return sorted((f for f in found if f in blob), key=lambda p: (p.count("/"), p))
 
 
-def file_blocks_for(files: Files, paths: Sequence[str], budget: int, per_file: int) -> tuple[list[str], int]:
-    """Data blocks of `paths` (whole files, when they fit), and the characters they took."""
+CUT_NOTE = (
+    "\n[... the file goes on: only its start is shown, so this turn cannot write it whole "
+    "(a write is refused); change it with `edit` ...]"
+)
+"""Ends a file a writing turn sees only the start of (`changes.review` refuses writes to it)."""
+
+
+def file_blocks_for(
+    files: Files, paths: Sequence[str], budget: int, per_file: int, *, mark_cut: bool = False
+) -> tuple[list[str], list[str]]:
+    """Data blocks of `paths` (whole files, when they fit), and the paths shown only in part;
+    `mark_cut` ends such a file with `CUT_NOTE` (a phase that writes)."""
     blocks: list[str] = []
+    cut: list[str] = []
     used = 0
     for rel in paths:
         if used >= budget:
             break
-        text = files.read_text(rel, min(per_file, budget - used))
+        limit = min(per_file, budget - used)
+        text = files.read_text(rel, limit + 1)
         if not text.strip():
             continue
+        if len(text) > limit:
+            text = text[:limit]
+            cut.append(rel)
+            if mark_cut:
+                text += CUT_NOTE
         used += len(text)
         blocks.append(data_block("project-file", rel, text))
-    return blocks, used
+    return blocks, cut

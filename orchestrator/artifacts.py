@@ -120,11 +120,16 @@ def read_deliverable(path: Path) -> str:
     return body.lstrip("\n").rstrip("\n") if sep else text
 
 
-def write_manifest(run_dir: Path, result: RunResult) -> None:
-    """Write `manifest.json` and `report.md` beside the deliverables."""
+def write_manifest(run_dir: Path, result: RunResult, *, html: bool = True) -> None:
+    """Write `manifest.json` and `report.md` beside the deliverables, and `report.html` unless
+    `html` is False (a gate's interim manifest: the page is drawn once, when the command ends)."""
     data = result.model_dump(mode="json", exclude={"run_dir"})
     atomic_write(run_dir / MANIFEST, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     atomic_write(run_dir / REPORT, render_report(result))
+    if html:
+        from orchestrator.report_html import REPORT_HTML, render_manifest
+
+        atomic_write(run_dir / REPORT_HTML, render_manifest(data, run_dir))
 
 
 def read_manifest(run_dir: Path) -> RunResult:
@@ -213,6 +218,7 @@ def render_report(result: RunResult) -> str:
         f"- **Usage:** {u.calls} calls, {u.prompt_tokens} prompt / {u.completion_tokens} completion / "
         f"{u.cached_tokens} cached tokens, ${u.cost_usd:.4f}",
         "",
+        *_mermaid_section(result),
     ]
     lines += _workspace_lines(result)
     for phase in result.phases:
@@ -240,6 +246,17 @@ def _workspace_lines(result: RunResult) -> list[str]:
             f"- Review: `phasegraph diff {result.run_id}`; bring home: `phasegraph apply {result.run_id}`."
         )
     return [*lines, ""]
+
+
+def _mermaid_section(result: RunResult) -> list[str]:
+    """The handoff graph as a Mermaid block (GitHub, GitLab and JupyterLab draw it); `report.html`
+    has the same graph as SVG."""
+    from orchestrator._handoff_graph import build_graph, mermaid
+
+    graph = build_graph(result.model_dump(mode="json", include={"phases"}))
+    if not graph.clusters:
+        return []
+    return ["## Handoffs", "", "```mermaid", mermaid(graph), "```", ""]
 
 
 def find_run_dir(out_dir: Path, run_id: str) -> Path:

@@ -1,9 +1,10 @@
 """Changes: the files an agent's turn writes or deletes, checked item by item and committed.
 
 A writing phase's output model has a `changes` list next to its deliverables (see
-`deliverables.output_spec`): `{path, action: write|delete, content, deliverable}`,
-whole-file content for a write. What a model answers is untrusted input, so each
-item is checked before anything is written:
+`deliverables.output_spec`): `{path, action: write|delete|edit, content, edits,
+deliverable}`, whole-file content for a write, search/replace pairs for an edit (each
+search found exactly once). What a model answers is untrusted input, so each item is
+checked before anything is written:
 
 - the path is relative, stays inside the project folder of the workspace (no `..`,
   no absolute path, no symlink on the way, nothing under `.git/` or `.phasegraph/`);
@@ -28,12 +29,12 @@ import os
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
-from orchestrator._git import git
+from orchestrator._git import git, run_git
 from orchestrator.state import ChangeRecord
 from orchestrator.workspace import Workspace
 
@@ -44,6 +45,9 @@ _DIGEST_TRAILER = "Phasegraph-Changes"
 _FORBIDDEN_DIRS = frozenset({".git", ".phasegraph"})
 _MAX_NAME_BYTES = 255
 """The longest file or folder name common file systems take."""
+Action = Literal["write", "delete", "edit"]
+Before = Callable[[str], bytes | None]
+"""Reads a project file as a turn found it: bytes, or None when there was no such file."""
 _locks: dict[Path, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -85,22 +89,23 @@ def commit_turn(
     agent: str,
     turn: str,
     run_id: str,
+    partial: frozenset[str] = frozenset(),
 ) -> TurnChanges:
     """Check, write and commit one turn's changes: the internal API a fix loop calls too.
 
     `turn` names the turn uniquely within the run (`build/backend-python/0`); with the
     digest of `changes` it finds a commit an earlier, interrupted attempt already made.
+    `partial` are project paths the turn was shown only the start of: a write would cut them.
     Agents' turns of one run commit one after the other (a lock per workspace).
     """
     with _lock(ws):
-        plan = review(ws, changes, limits)
-        accepted = [c for c, r in zip(changes, plan, strict=True) if r["status"] == "applied"]
-        if not accepted:
-            return TurnChanges(plan, None)
         mark = digest(changes)
         found = _find_commit(ws, turn, mark)
-        if found is not None:
-            return TurnChanges(plan, found)
+        if found is not None:  # judged again against the files as they were before that commit
+            return TurnChanges(review(ws, changes, limits, partial, _at_commit(ws, f"{found}^")), found)
+        plan = review(ws, changes, limits, partial)
+        if not any(r["status"] == "applied" for r in plan):
+            return TurnChanges(plan, None)
         written: list[Mapping[str, Any]] = []
         for change, record in zip(changes, plan, strict=True):
             if record["status"] != "applied":
@@ -132,8 +137,17 @@ def _stage(ws: Workspace, accepted: Sequence[Mapping[str, Any]]) -> None:
         git(ws.path, "rm", "-q", "--cached", "--ignore-unmatch", "--", *deleted)
 
 
-def review(ws: Workspace, changes: Sequence[Mapping[str, Any]], limits: ChangeLimits) -> list[ChangeRecord]:
-    """One record per item, in order: `applied` for those that may be written, `refused` with why."""
+def review(
+    ws: Workspace,
+    changes: Sequence[Mapping[str, Any]],
+    limits: ChangeLimits,
+    partial: frozenset[str] = frozenset(),
+    before: Before | None = None,
+) -> list[ChangeRecord]:
+    """One record per item, in order: `applied` for those that may be written, `refused` with why.
+
+    `before` reads a file as the turn found it (default: the workspace's working tree)."""
+    read = before or _on_disk(ws)
     counts = Counter(_clean(str(c.get("path", ""))) for c in changes)
     records: list[ChangeRecord] = []
     files = 0
@@ -145,8 +159,17 @@ def review(ws: Workspace, changes: Sequence[Mapping[str, Any]], limits: ChangeLi
         size = 0
         if reason is None and counts[_clean(raw)] > 1:
             reason = f"the path is named {counts[_clean(raw)]} times in this turn; none of them was applied"
+        if (
+            reason is None
+            and action == "write"
+            and _clean(raw) in partial
+            and (ws.path / _clean(raw)).is_file()
+        ):
+            reason = "the turn saw only the start of this file; writing it whole would cut the rest"
         if reason is None and action == "write":
             reason, size = _content_problem(str(change.get("content", "")))
+        if reason is None and action == "edit":
+            reason, size = _edit_problem(read(_clean(raw)), change.get("edits") or [])
         if reason is None and files >= limits.max_files:
             reason = f"more than {limits.max_files} files in one turn (PHASEGRAPH_MAX_CHANGE_FILES)"
         if reason is None and used + size > limits.max_bytes:
@@ -157,13 +180,81 @@ def review(ws: Workspace, changes: Sequence[Mapping[str, Any]], limits: ChangeLi
         records.append(
             ChangeRecord(
                 path=raw,
-                action="delete" if action == "delete" else "write",
+                action=action_of(change),
                 deliverable=str(change.get("deliverable", "")),
                 status="refused" if reason else "applied",
                 reason=reason or "",
             )
         )
     return records
+
+
+def action_of(change: Mapping[str, Any]) -> Action:
+    """The change's action as a record keeps it (anything unknown is a write, as the schema's default)."""
+    action = change.get("action")
+    return "delete" if action == "delete" else "edit" if action == "edit" else "write"
+
+
+def _on_disk(ws: Workspace) -> Before:
+    def read(rel: str) -> bytes | None:
+        path = ws.path / rel
+        return path.read_bytes() if path.is_file() and not path.is_symlink() else None
+
+    return read
+
+
+def _at_commit(ws: Workspace, commit: str) -> Before:
+    def read(rel: str) -> bytes | None:
+        done = run_git(ws.path, ["cat-file", "blob", f"{commit}:./{rel}"])
+        return done.stdout if done.returncode == 0 else None
+
+    return read
+
+
+def edited(text: str, edits: Sequence[Mapping[str, Any]]) -> tuple[str | None, str]:
+    """`text` with `edits` applied in order (each `search` must occur exactly once), or None and why.
+
+    The edits take the file's line endings: in a CRLF file, their LF become CRLF."""
+    crlf = "\r\n" in text
+    for n, one in enumerate(edits, start=1):
+        search = str(one.get("search", "")).replace("\r\n", "\n")
+        replace = str(one.get("replace", "")).replace("\r\n", "\n")
+        if crlf:
+            search, replace = search.replace("\n", "\r\n"), replace.replace("\n", "\r\n")
+        found = text.count(search) if search else 0
+        if not search:
+            return None, f"edit {n}: empty search text"
+        if found != 1:
+            where = "is not in the file" if not found else f"occurs {found} times; it must occur once"
+            return None, f"edit {n}: the search text {where}"
+        text = text.replace(search, replace, 1)
+    return text, ""
+
+
+def _edit_problem(old: bytes | None, edits: Sequence[Mapping[str, Any]]) -> tuple[str | None, int]:
+    """Why these edits cannot be made to a file holding `old` (None when they can), and the bytes
+    they write."""
+    if old is None:
+        return "no such file to edit (write it whole instead)", 0
+    if not edits:
+        return "an edit without edits", 0
+    try:
+        text = old.decode("utf-8")
+    except UnicodeDecodeError:
+        return "the file is not UTF-8 text", 0
+    size = 0
+    for one in edits:
+        reason, bytes_ = _content_problem(str(one.get("replace", "")))
+        if reason is not None:
+            return reason, 0
+        size += bytes_
+    new, why = edited(text, edits)
+    return (why, 0) if new is None else (None, size)
+
+
+def _cuts(ws: Workspace, path: str, partial: frozenset[str]) -> bool:
+    """Whether writing `path` whole would cut a file the turn was shown only the start of."""
+    return path in partial and (ws.path / path).is_file()
 
 
 def _clean(raw: str) -> str:
@@ -233,6 +324,11 @@ def _apply_one(root: Path, change: Mapping[str, Any]) -> None:
         target.unlink(missing_ok=True)
         return
     old = target.read_bytes() if target.is_file() else None
+    if change.get("action") == "edit" and old is not None:
+        new, _ = edited(old.decode("utf-8"), change.get("edits") or [])
+        if new is not None:  # checked by `review` a moment ago, under the same lock
+            _atomic_bytes(target, new.encode("utf-8"))
+        return
     data = conform(str(change.get("content", "")), old).encode("utf-8")
     _atomic_bytes(target, data)
 

@@ -211,7 +211,26 @@ def _change_model(agent: str, phase: str, items: Sequence[str]) -> type[BaseMode
         _model_name(agent, phase, "Change"),
         __config__=ConfigDict(extra="forbid"),
         path=(str, Field(description="The file's path relative to the project root, with '/' separators.")),
-        action=(_literal(["write", "delete"]), Field(description="write: create or replace; delete.")),
-        content=(str, Field(description="For write: the file's complete new content. For delete: empty.")),
+        action=(
+            _literal(["write", "delete", "edit"]),
+            Field(description="write: create or replace whole; edit: replace parts of a file; delete."),
+        ),
+        content=(str, Field(description="For write: the file's complete new content. Otherwise empty.")),
+        edits=(list[FileEdit], Field(description=_EDITS_HELP)),
         deliverable=(_literal(items), Field(description="The deliverable this file belongs to.")),
     )
+
+
+_EDITS_HELP = (
+    "For edit: replacements made in order, each `search` copied exactly from the file and found "
+    "there once. Empty for write and delete."
+)
+
+
+class FileEdit(BaseModel):
+    """One search/replace of an `edit` change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    search: str = Field(description="Exact text of the file to replace; it must occur once.")
+    replace: str = Field(description="The text that takes its place.")

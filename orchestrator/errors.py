@@ -181,6 +181,8 @@ class ExitCode(IntEnum):
     COMPLETED = 0
     """Completed, or stopped where `--until` asked."""
     GATE_FAILED = 1
+    NOTHING_TO_APPLY = 1
+    """`diff` and `apply`: the run wrote no code, or its code is already applied."""
     USAGE_ERROR = 2
     PROVIDER_FAILED = 3
     BUDGET_EXCEEDED = 4

@@ -298,6 +298,12 @@ class Orchestrator:
         """Run `run_id`'s changes as a unified diff (empty when it wrote no code)."""
         return await self._runner(None).diff(run_id, Path(project_dir))
 
+    async def areport_html(self, run_id: str, project_dir: PathLike = ".") -> str:
+        """The run's `report.html` page as it stands now (graph, timeline, spending, deliverables)."""
+        from orchestrator.report_html import render_html
+
+        return render_html(await self.ashow(run_id, project_dir))
+
     async def aruns(self, project_dir: PathLike = ".") -> list[dict[str, Any]]:
         """Every run in the checkpointer, newest first: run_id, task, status, phases, pipeline, updated."""
         return await self._runner(None).list(Path(project_dir))
@@ -435,6 +441,10 @@ class Orchestrator:
     def diff(self, run_id: str, project_dir: PathLike = ".") -> str:
         """`adiff`, synchronously."""
         return run_sync(self.adiff(run_id, project_dir))
+
+    def report_html(self, run_id: str, project_dir: PathLike = ".") -> str:
+        """`areport_html`, synchronously: one self-contained HTML page, to save or display."""
+        return run_sync(self.areport_html(run_id, project_dir))
 
     def runs(self, project_dir: PathLike = ".") -> list[dict[str, Any]]:
         """`aruns`, synchronously."""

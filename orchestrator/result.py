@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from orchestrator.checks.model import CheckResult, FixRound
-from orchestrator.usage import Usage
+from orchestrator.usage import Usage, UsageLimits, UsageRecord
 
 RunStatus = Literal["running", "completed", "failed", "paused", "budget_exceeded"]
 PhaseStatus = Literal["pending", "running", "completed", "failed", "paused", "skipped", "imported"]
@@ -36,7 +36,7 @@ class Change(BaseModel):
     """One file change an agent's answer asked for, and whether it was applied (`orchestrator.changes`)."""
 
     path: str
-    action: Literal["write", "delete"]
+    action: Literal["write", "delete", "edit"]
     deliverable: str
     """The deliverable the file belongs to."""
     status: Literal["applied", "refused"]
@@ -160,6 +160,10 @@ class RunResult(BaseModel):
     """The error class that stopped the run (`GateFailed`, `RateLimited`, ...), if any."""
     workspace: WorkspaceResult | None = None
     """Where the run wrote code; None for a run without a phase that writes."""
+    calls: list[UsageRecord] = Field(default_factory=list)
+    """Every model call of the run in the order it was recorded: who, when, how long, retries, repair."""
+    budget: UsageLimits | None = None
+    """The budget the run's last command ran under (None when it had none, or the manifest predates it)."""
     run_dir: str = ""
 
     @property
@@ -186,6 +190,12 @@ class RunResult(BaseModel):
         from orchestrator.artifacts import render_report
 
         return render_report(self)
+
+    def _repr_html_(self) -> str:
+        """The run's graph, timeline and spending as a picture, for a notebook cell."""
+        from orchestrator.report_html import render_fragment
+
+        return render_fragment(self)
 
 
 _DIFF_CHARS = 20_000

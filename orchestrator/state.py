@@ -76,7 +76,7 @@ class ChangeRecord(TypedDict):
 
     path: str
     """As the model wrote it, relative to the project."""
-    action: Literal["write", "delete"]
+    action: Literal["write", "delete", "edit"]
     deliverable: str
     """The deliverable the file belongs to, as the model said."""
     status: Literal["applied", "refused"]

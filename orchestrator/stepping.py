@@ -166,6 +166,13 @@ class Run:
         lines += ["", self._hint()]
         return "\n".join(lines) + "\n"
 
+    def _repr_html_(self) -> str:
+        """The table `_repr_markdown_` shows, then the run's graph, timeline and spending so far."""
+        from orchestrator.report_html import markdown_html, render_fragment
+
+        table = markdown_html(self._repr_markdown_())
+        return f'<div class="pg-run">{table}</div>' + (render_fragment(self._result) if self._result else "")
+
     # Internals.
 
     def _hint(self) -> str:

@@ -68,6 +68,12 @@ class CallUsage(BaseModel):
     reserved_usd: float = Field(0.0, ge=0)
     """Estimated price of the unanswered attempts' prompts, held against `max_usd`."""
 
+    started_at: float | None = None
+    """Unix time the meter sent the call (None in records older than the report's timeline)."""
+
+    repair: bool = False
+    """True for the gate's repair request, False for an agent's turn."""
+
 
 class Usage(BaseModel):
     """A sum of calls: the total of a run, an agent or a phase."""

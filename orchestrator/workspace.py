@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel
@@ -86,6 +86,8 @@ def create_workspace(
     ensure_private_dir(project_dir)
     branch = f"{BRANCH_PREFIX}{run_id}"
     top = toplevel(project_dir)
+    if top is not None and not _in_head(top, project_dir):
+        top = None  # a folder git does not track (ignored, or no commit yet): copied like any other
     if top is None:
         if in_place:
             raise WorkspaceError(
@@ -93,7 +95,7 @@ def create_workspace(
                 "run without --in-place to work in a copy"
             )
         return _copy(project_dir, run_id, branch, leave_out)
-    head = _head_of(top, project_dir)
+    head = git(top, "rev-parse", "HEAD").strip()
     skipped = [p.resolve() for p in leave_out]
     dirty = [d for d in dirty_files(project_dir) if not _under(top / d, skipped)]
     if dirty and not include_uncommitted:
@@ -121,14 +123,11 @@ def _under(path: Path, folders: list[Path]) -> bool:
     return any(resolved == f or f in resolved.parents for f in folders)
 
 
-def _head_of(top: Path, project_dir: Path) -> str:
-    done = run_git(top, ["rev-parse", "--verify", "-q", "HEAD^{commit}"])
-    if done.returncode != 0:
-        raise WorkspaceError(
-            f"{project_dir}: its git repository has no commit yet; "
-            "commit once so a run has a base to branch from"
-        )
-    return done.stdout.decode().strip()
+def _in_head(top: Path, project_dir: Path) -> bool:
+    """Whether the repository's last commit holds the project folder (a worktree of it holds the project)."""
+    sub = project_dir.relative_to(top).as_posix()
+    spec = "HEAD^{tree}" if sub == "." else f"HEAD:{sub}"
+    return run_git(top, ["rev-parse", "--verify", "-q", spec]).returncode == 0
 
 
 def _has_branch(top: Path, branch: str) -> bool:
@@ -147,7 +146,8 @@ def dirty_files(project_dir: Path) -> list[str]:
         if len(entry) < 4:
             continue
         files.append(entry[3:])
-        if entry[0] in "RC":  # a rename's source follows it
+        if entry[0] in "RC" and i < len(entries):  # a rename's (or copy's) source follows it
+            files.append(entries[i])
             i += 1
     return sorted(dict.fromkeys(files))
 
@@ -226,12 +226,17 @@ def reopen(ws: Workspace) -> None:
 
     A turn killed between writing its files and committing them leaves files no commit
     holds; they go (`reset --hard`, `clean`), and the turn, replayed from the journal,
-    writes them again. A workspace in the user's own checkout (`--in-place`) is not
-    cleaned: re-applying the journaled turn rewrites every file it touched.
+    writes them again. In the project's own checkout (`--in-place`) changes to tracked files
+    are stashed instead (`git stash list` shows them), in case someone edited files there
+    meanwhile, and untracked files stay (the run's own `--out` may be one); the replayed turn
+    writes its new files again, whole.
     """
     if not ws.root.is_dir():
         raise WorkspaceError(f"the run's workspace {ws.root} is gone; it cannot be resumed")
     if ws.in_place:
+        if git(ws.root, "status", "--porcelain", "--untracked-files=no").strip():
+            message = f"phasegraph: left uncommitted when run {ws.branch.removeprefix(BRANCH_PREFIX)} stopped"
+            git(ws.root, "stash", "push", "-q", "-m", message, identity=BOT)
         return
     git(ws.root, "reset", "-q", "--hard", f"refs/heads/{ws.branch}")
     git(ws.root, "clean", "-q", "-f", "-d")
@@ -317,7 +322,7 @@ def bring_home(ws: Workspace, project_dir: Path) -> ApplyOutcome:
     if ws.in_place:
         return ApplyOutcome(False, f"the run worked in place: its changes are on {ws.branch} in {ws.root}")
     top = toplevel(project_dir)
-    if top is not None and _has_branch(top, ws.branch):
+    if top is not None and ws.kind != "copy" and _has_branch(top, ws.branch):
         return _cherry_pick(top, ws, tip)
     return _patch(project_dir, ws, tip)
 
@@ -363,20 +368,14 @@ def _patch(project_dir: Path, ws: Workspace, tip: str) -> ApplyOutcome:
     patch = git(ws.path, "diff", "--binary", "--relative", "--no-renames", ws.base, tip).encode(
         "utf-8", errors="surrogateescape"
     )
-    if run_git(project_dir, ["apply", "--check", "--reverse", "-"], stdin=patch).returncode == 0:
+    if run_git(project_dir, ["apply", "--check", "--reverse", "-"], stdin=patch, alone=True).returncode == 0:
         return ApplyOutcome(False, f"the changes of {ws.branch} are already in {project_dir}")
-    check = run_git(project_dir, ["apply", "--check", "-"], stdin=patch)
+    check = run_git(project_dir, ["apply", "--check", "-"], stdin=patch, alone=True)
     if check.returncode != 0:
         raise WorkspaceError(
             f"the run's changes do not apply to {project_dir} ({first_line(check.stderr)}); "
             "nothing was changed; see them with `phasegraph diff` and apply by hand"
         )
-    git(project_dir, "apply", "-", stdin=patch)
+    git(project_dir, "apply", "-", stdin=patch, alone=True)
     files = len(_touched(ws.root, ws.base, tip))
     return ApplyOutcome(True, f"applied the changes of {ws.branch} to {project_dir} ({files} file(s))")
-
-
-def relative_to_project(ws: Workspace, rel: str) -> str:
-    """A workspace-root path as the project sees it (the same unless the project is a sub-folder)."""
-    sub = ws.path.relative_to(ws.root)
-    return str(PurePosixPath(rel).relative_to(sub.as_posix())) if str(sub) != "." else rel

@@ -91,6 +91,6 @@ def writing_provider(extra: dict[str, list[dict[str, Any]]] | None = None) -> Of
         first = deliverables_of(request.output_model)[0]
         own = {"path": f"src/{request.agent}.py", "action": "write", "content": code_for(request.agent)}
         more = (extra or {}).get(request.agent, [])
-        return {"changes": [{**c, "deliverable": first} for c in [own, *more]]}
+        return {"changes": [{"content": "", "edits": [], **c, "deliverable": first} for c in [own, *more]]}
 
     return OfflineProvider(custom_output=answer)

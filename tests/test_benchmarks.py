@@ -30,6 +30,7 @@ MODULES = [
     "benchmarks.bench_scale",
     "benchmarks.bench_peers",
     "benchmarks.bench_usage",
+    "benchmarks.bench_workspace",
 ]
 
 

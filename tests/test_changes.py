@@ -159,3 +159,119 @@ def test_an_existing_files_mode_is_kept(repo: Path) -> None:
     ws = create_workspace(repo, "r3")
     _commit(ws, [_write("run.sh", "#!/bin/sh\necho bye\n")])
     assert (ws.path / "run.sh").stat().st_mode & 0o111
+
+
+def test_git_runs_without_the_parents_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator._git import clean_env
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+    monkeypatch.setenv("PHASEGRAPH_CHECKPOINT_URL", "postgresql://u:pw@db/x")
+    env = clean_env("backend-python")
+    assert "sk-secret" not in env.values() and not any("pw@" in v for v in env.values())
+    assert env["GIT_AUTHOR_NAME"] == env["GIT_COMMITTER_NAME"] == "backend-python"
+
+
+def test_the_users_hooks_and_global_config_do_not_run_or_apply(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = tmp_path / "hook-ran"
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
+    hook.chmod(0o755)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text("[commit]\n\tgpgsign = true\n[user]\n\tname = Someone Else\n")
+    monkeypatch.setenv("HOME", str(home))
+    ws = create_workspace(repo, "r4")
+    done = _commit(ws, [GOOD])
+    assert done.commit is not None and not marker.exists()
+    assert git(ws.root, "log", "-1", "--format=%an", done.commit).strip() == "backend-python"
+
+
+def _edit(path: str, *edits: tuple[str, str]) -> dict[str, Any]:
+    return {
+        "path": path,
+        "action": "edit",
+        "content": "",
+        "edits": [{"search": s, "replace": r} for s, r in edits],
+        "deliverable": "Code",
+    }
+
+
+def test_an_edit_replaces_the_text_it_names_and_nothing_else(ws: Workspace) -> None:
+    done = _commit(
+        ws,
+        [
+            _edit(
+                "app/main.py",
+                ("return []", "return ['first']"),
+                ("app = FastAPI()", "app = FastAPI(title='notes')"),
+            )
+        ],
+    )
+    assert done.records[0]["status"] == "applied"
+    text = (ws.path / "app" / "main.py").read_text()
+    assert "return ['first']" in text and "FastAPI(title='notes')" in text and text.startswith("from fastapi")
+    assert git(ws.root, "show", "--name-only", "--format=", done.commit).split() == ["app/main.py"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (_edit("app/main.py", ("not in the file", "x")), "is not in the file"),
+        (_edit("app/main.py", ("\n", "x")), "occurs"),
+        (_edit("app/main.py", ("", "x")), "empty search"),
+        (_edit("app/main.py", ("return []", "a\0b")), "NUL"),
+        (_edit("app/missing.py", ("a", "b")), "no such file"),
+        (_edit("app/main.py"), "without edits"),
+        (_edit("../outside.py", ("a", "b")), "'..'"),
+        (_edit("app/main.py", ("return []", "x" * 2_000_001)), "bytes"),
+    ],
+)
+def test_a_bad_edit_is_refused_and_the_file_left_alone(
+    ws: Workspace, bad: dict[str, Any], reason: str
+) -> None:
+    before = (ws.path / "app" / "main.py").read_bytes()
+    done = _commit(ws, [bad, GOOD])
+    assert done.records[0]["status"] == "refused" and reason in done.records[0]["reason"]
+    assert done.records[1]["status"] == "applied"
+    assert (ws.path / "app" / "main.py").read_bytes() == before
+
+
+def test_an_edit_keeps_a_crlf_files_line_endings(repo: Path) -> None:
+    (repo / "win.txt").write_bytes(b"one\r\ntwo\r\nthree\r\n")
+    git(repo, "add", "win.txt")
+    git(repo, "commit", "-q", "-m", "crlf")
+    ws = create_workspace(repo, "r5")
+    _commit(ws, [_edit("win.txt", ("two\nthree", "2\n3"))])
+    assert (ws.path / "win.txt").read_bytes() == b"one\r\n2\r\n3\r\n"
+
+
+def test_a_replayed_edit_finds_its_commit_and_reports_it_applied(ws: Workspace) -> None:
+    change = _edit("app/main.py", ("return []", "return ['x']"))
+    first = _commit(ws, [change])
+    again = _commit(ws, [change])
+    assert again.commit == first.commit and again.records[0]["status"] == "applied"
+
+
+def test_reopening_an_in_place_workspace_stashes_what_a_killed_turn_left(repo: Path) -> None:
+    from orchestrator.workspace import reopen
+
+    ws = create_workspace(repo, "r6", in_place=True)
+    (repo / "app" / "main.py").write_text("half a turn\n")
+    (repo / "out").mkdir()
+    (repo / "out" / "manifest.json").write_text("{}\n")
+    reopen(ws)
+    assert (repo / "app" / "main.py").read_text().startswith("from fastapi")
+    assert "left uncommitted when run r6 stopped" in git(repo, "stash", "list")
+    assert (repo / "out" / "manifest.json").is_file()
+
+
+def test_reopening_a_workspace_drops_what_a_killed_turn_left(ws: Workspace) -> None:
+    from orchestrator.workspace import reopen
+
+    (ws.path / "app" / "main.py").write_text("half a turn\n")
+    (ws.path / "new.py").write_text("x\n")
+    reopen(ws)
+    assert (ws.path / "app" / "main.py").read_text().startswith("from fastapi")
+    assert not (ws.path / "new.py").exists()

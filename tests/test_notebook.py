@@ -91,6 +91,14 @@ def test_the_outputs_show_routing_reasons_and_a_deliverable_text(executed: Any) 
 
 
 @pytest.mark.slow
+def test_the_finished_run_draws_its_graph_and_timeline_inline(executed: Any) -> None:
+    pictures = [html for html in _outputs(executed, "text/html") if 'class="timeline"' in html]
+    assert pictures, "no cell showed the run's picture"
+    for agent in ("backend-python", "database-specialist", "security-expert"):
+        assert f">{agent}</text>" in pictures[-1]
+
+
+@pytest.mark.slow
 def test_attach_after_the_run_sees_it_completed(executed: Any) -> None:
     last = executed.cells[-1].outputs[-1]["data"]["text/plain"]
     assert last == "('completed', ['design', 'build', 'verify'])"

@@ -371,3 +371,112 @@ def test_a_refused_path_cannot_break_the_deliverables_markdown(repo: Path) -> No
     agent = next(a for a in result.phase("build").agents if a.id == "backend-python")
     text = (Path(result.run_dir) / agent.deliverables[0].path).read_text()
     assert "\n# injected heading" not in text and "src/x'\\n# injected heading.py" in text
+
+
+def test_a_project_git_does_not_track_is_copied_and_its_repository_left_alone(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    outer = make_git_project(tmp_path / "outer", {".gitignore": "scratch/\n", "README.md": "# outer\n"})
+    project = make_plain_project(outer / "scratch" / "notes")
+    refs = git(outer, "show-ref")
+    result = _run(project, writing_provider(), phases="design,build")
+    ws = result.workspace
+    assert ws is not None and ws.head != ws.base
+    assert git(outer, "show-ref") == refs and git(outer, "worktree", "list").count("\n") == 1
+    code, _, err = run_cli("apply", result.run_id, "--project-dir", str(project))
+    assert code == 0, err
+    assert (project / "src" / "backend-python.py").read_text() == code_for("backend-python")
+    assert git(outer, "status", "--porcelain") == ""
+
+
+def test_a_file_shown_only_in_part_is_not_rewritten_whole(repo: Path) -> None:
+    big = "".join(f"LINE_{i} = {i}\n" for i in range(2_000))
+    (repo / "app" / "big.py").write_text(big)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "a big module")
+    provider = writing_provider(
+        {"backend-python": [{"path": "app/big.py", "action": "write", "content": "x\n"}]}
+    )
+    prompts: list[str] = []
+    inner = provider.custom_output
+
+    def spy(request: Any) -> Any:
+        if request.phase == "build" and request.agent == "backend-python":
+            prompts.append(request.messages[-1].content)
+        return inner(request) if callable(inner) else None
+
+    provider.custom_output = spy
+    import asyncio
+
+    runner = Runner(load_settings(provider="offline"), provider=provider)
+    task = "Add JWT authentication; the settings live in app/big.py"
+    result = asyncio.run(runner.start(RunOptions(task=task, project_dir=repo, phases="build")))
+    assert "only its start is shown" in prompts[0]
+    agent = next(a for a in result.phase("build").agents if a.id == "backend-python")
+    refused = next(c for c in agent.changes if c.path == "app/big.py")
+    assert refused.status == "refused" and "only the start" in refused.reason
+    ws = result.workspace
+    assert ws is not None and (Path(ws.path) / "app" / "big.py").read_text() == big
+
+
+def test_in_place_with_uncommitted_changes_commits_them_first_on_the_new_branch(repo: Path) -> None:
+    (repo / "README.md").write_text("# notes, edited in the checkout\n")
+    result = _run(repo, writing_provider(), phases="design,build", in_place=True, include_uncommitted=True)
+    ws = result.workspace
+    assert ws is not None and ws.in_place
+    assert git(repo, "show", f"{ws.base}:README.md") == "# notes, edited in the checkout\n"
+    assert git(repo, "rev-parse", "main").strip() != ws.base
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_a_resumed_run_keeps_writing_on_the_same_branch(repo: Path) -> None:
+    import asyncio
+
+    runner = Runner(load_settings(provider="offline"), provider=writing_provider())
+    first = asyncio.run(runner.start(RunOptions(task=TASK, project_dir=repo, until="design")))
+    assert first.workspace is not None and first.workspace.head == first.workspace.base
+    done = asyncio.run(runner.resume(first.run_id, repo))
+    assert done.status == "completed", done.message
+    assert done.workspace is not None and done.workspace.branch == first.workspace.branch
+    authors = git(repo, "log", "--format=%an", f"{done.workspace.base}..{done.workspace.branch}").split()
+    assert sorted(authors) == sorted(a.id for a in done.phase("build").agents)
+
+
+def test_a_file_shown_only_in_part_can_still_be_edited(repo: Path) -> None:
+    big = "".join(f"LINE_{i} = {i}\n" for i in range(2_000))
+    (repo / "app" / "big.py").write_text(big)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "a big module")
+    edit = {"path": "app/big.py", "action": "edit", "content": "", "edits": [
+        {"search": "LINE_1999 = 1999\n", "replace": "LINE_1999 = 1999\nJWT_ALGORITHM = 'HS256'\n"}
+    ]}  # fmt: skip
+    import asyncio
+
+    runner = Runner(load_settings(provider="offline"), provider=writing_provider({"backend-python": [edit]}))
+    task = "Add JWT authentication; the settings live in app/big.py"
+    result = asyncio.run(runner.start(RunOptions(task=task, project_dir=repo, phases="build")))
+    ws = result.workspace
+    assert ws is not None
+    assert (Path(ws.path) / "app" / "big.py").read_text() == big + "JWT_ALGORITHM = 'HS256'\n"
+    assert (repo / "app" / "big.py").read_text() == big
+
+
+def test_include_uncommitted_carries_a_rename_over_whole(repo: Path) -> None:
+    git(repo, "mv", "README.md", "NOTES.md")
+    result = _run(repo, writing_provider(), phases="design,build", include_uncommitted=True)
+    ws = result.workspace
+    assert ws is not None
+    names = git(repo, "ls-tree", "--name-only", ws.base).split()
+    assert "NOTES.md" in names and "README.md" not in names
+
+
+def test_resuming_a_run_whose_workspace_is_gone_is_one_line_and_exit_2(repo: Path, run_cli: Any) -> None:
+    import asyncio
+    import shutil
+
+    runner = Runner(load_settings(provider="offline"), provider=writing_provider())
+    first = asyncio.run(runner.start(RunOptions(task=TASK, project_dir=repo, until="design")))
+    assert first.workspace is not None
+    shutil.rmtree(first.workspace.path)
+    code, _, err = run_cli("resume", first.run_id, "--project-dir", str(repo), "-q")
+    assert code == 2 and "is gone" in err and len(err.strip().splitlines()) == 1

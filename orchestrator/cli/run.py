@@ -149,7 +149,13 @@ def _runner(
         from orchestrator.providers import make_provider
 
         provider = make_provider(settings, chat_model=_chat_model(chat_model), record_to=record)
-    return Runner(settings, provider=provider, on_event=None if quiet else ProgressDisplay())
+    if quiet:
+        return Runner(settings, provider=provider)
+    # Live only when both streams are a terminal: piped output gets plain lines, and log
+    # records are printed among them (as plain lines) unless a log format was asked for.
+    live = None if sys.stdout.isatty() else False
+    display = ProgressDisplay(live=live, divert_logs=settings.log_format == "auto")
+    return Runner(settings, provider=provider, on_event=display)
 
 
 def _run(coro: Coroutine[Any, Any, RunResult], runner: Runner) -> RunResult:
@@ -463,11 +469,23 @@ def runs_show(
     project_dir: ProjectDirOption = Path("."),
     checkpoint_url: CheckpointOption = None,
     as_json: JsonOption = False,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Write the run's report as one self-contained HTML file.")
+    ] = None,
 ) -> None:
     """A run's manifest, from its checkpoint."""
-    from orchestrator.artifacts import render_report
+    from orchestrator.artifacts import atomic_write, check_file_writable, render_report
 
+    if html is not None:
+        check_file_writable(html, "--html")
     result = asyncio.run(Runner(_settings(checkpoint_url=checkpoint_url)).show(run_id, project_dir))
+    if html is not None:
+        from orchestrator.report_html import render_html
+
+        atomic_write(html, render_html(result))
+        if not as_json:
+            print(f"report: {html}")
+            return
     if as_json:
         print_json(result.model_dump(mode="json"))
     else:

@@ -32,7 +32,7 @@ CheckpointOption = Annotated[
 
 def _nothing(message: str) -> None:
     print(f"phasegraph: {terminal_safe(message, one_line=True)}", file=sys.stderr)
-    raise typer.Exit(ExitCode.GATE_FAILED)
+    raise typer.Exit(ExitCode.NOTHING_TO_APPLY)
 
 
 @app.command()

@@ -49,6 +49,8 @@ class ModelRequest(Generic[T]):
     agent: str = ""
     phase: str = ""
     run_id: str = ""
+    repair: bool = False
+    """True for the gate's repair request (the report's timeline marks it)."""
 
     def normalised(self) -> dict[str, Any]:
         """The request as plain data, independent of provider and model; holds no secrets."""

@@ -16,6 +16,7 @@ against) and, when a journal is given, durably to it in the same step.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from orchestrator.errors import BudgetExceeded, ProviderError
@@ -58,23 +59,28 @@ class MeteredProvider(Provider):
             self.limits.check(self.ledger.total)
         except BudgetExceeded as exc:
             raise BudgetExceeded(f"{exc.message} (the next call was for {request.describe()})") from None
+        started = time.time()
         try:
             response = await self.inner.complete(request)
         except ProviderError as exc:
             if isinstance(exc.usage, CallUsage):
-                await self._record(request, exc.usage, None)
+                await self._record(request, exc.usage, None, started)
             raise
         except CallCancelled as cancelled:
             answer = (fingerprint, cancelled.raw) if cancelled.raw is not None else None
-            await finish_despite_cancel(self._record(request, cancelled.usage, answer), CANCEL_GRACE_S)
+            record = self._record(request, cancelled.usage, answer, started)
+            await finish_despite_cancel(record, CANCEL_GRACE_S)
             raise
-        await self._record(request, response.usage, (fingerprint, response.raw))
+        await self._record(request, response.usage, (fingerprint, response.raw), started)
         return response
 
     async def _record(
-        self, request: ModelRequest[T], usage: CallUsage, answer: tuple[str, str] | None
+        self, request: ModelRequest[T], usage: CallUsage, answer: tuple[str, str] | None, started: float
     ) -> None:
-        record = self.ledger.record(request.agent, request.phase, usage)
+        # When and why the call was made, for the report's timeline: the meter is the one
+        # place every call passes, whichever provider answered it.
+        stamped = usage.model_copy(update={"started_at": started, "repair": request.repair})
+        record = self.ledger.record(request.agent, request.phase, stamped)
         if self.journal is not None:
             await self.journal.save(record, answer)
 
