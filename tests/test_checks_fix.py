@@ -39,7 +39,7 @@ def _provider(asked: list[str]) -> OfflineProvider:
         fixing = any(FIX_ASKED in m.content for m in request.messages)
         asked.append(f"{request.phase}/{request.agent}/{'fix' if fixing else 'turn'}")
         change = {"path": "calc.py", "action": "write", "content": FIXED if fixing else BUGGY}
-        return {"changes": [{**change, "deliverable": deliverables_of(request.output_model)[0]}]}
+        return {"changes": [{"edits": [], **change, "deliverable": deliverables_of(request.output_model)[0]}]}
 
     return OfflineProvider(custom_output=answer)
 
@@ -107,7 +107,7 @@ def test_a_resumed_run_repeats_no_completed_fix_round(tmp_path: Path) -> None:
             fixes.append(request.agent)
             content = "def add(a, b):\n    return a * b\n" if len(fixes) == 1 else FIXED
         change = {"path": "calc.py", "action": "write", "content": content}
-        return {"changes": [{**change, "deliverable": deliverables_of(request.output_model)[0]}]}
+        return {"changes": [{"edits": [], **change, "deliverable": deliverables_of(request.output_model)[0]}]}
 
     runner = Runner(
         load_settings(provider="offline", max_attempts=1), provider=OfflineProvider(custom_output=answer)
