@@ -33,6 +33,7 @@ BENCHMARKS = (
     "scale",
     "peers",
     "workspace",
+    "workers",
 )
 """Module `benchmarks.bench_<name>` for each, in the order they run (the quick ones first)."""
 PRESENTED = (

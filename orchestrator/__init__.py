@@ -14,6 +14,7 @@ _EXPORTS: dict[str, str] = {
     "Orchestrator": "orchestrator.orchestrator",
     "Plan": "orchestrator.orchestrator",
     "Run": "orchestrator.stepping",
+    "RunHandle": "orchestrator.submit",
     "RunResult": "orchestrator.result",
     "PhaseResult": "orchestrator.result",
     "AgentResult": "orchestrator.result",
@@ -102,6 +103,7 @@ __all__ = [
     "ReplayMiss",
     "Route",
     "Run",
+    "RunHandle",
     "RunLocked",
     "RunResult",
     "Runtime",
@@ -160,6 +162,7 @@ if TYPE_CHECKING:
     from orchestrator.runtime import Runtime
     from orchestrator.settings import Settings
     from orchestrator.stepping import Run
+    from orchestrator.submit import RunHandle
     from orchestrator.usage import CallUsage, Usage, UsageLimits
     from orchestrator.workspace import ApplyOutcome
 

@@ -8,6 +8,7 @@ so any process can open it again from its id alone.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from orchestrator.events import Event, EventHandler
 from orchestrator.lease import run_lease
 from orchestrator.providers.base import Provider
 from orchestrator.providers.metered import MeteredProvider
-from orchestrator.registry import Registry
+from orchestrator.registry import Registry, RunInfo
 from orchestrator.result import (
     AgentResult,
     Change,
@@ -175,6 +176,8 @@ class Session:
         if self.ctx is None:
             raise RuntimeError(f"run {self.run_id}: a read-only session cannot advance the run")
         interrupt_before = self._stop_before(until) if until else None
+        if isinstance(payload, dict) and "task" in payload:  # a new run: listed from now on
+            await self.registry.describe(self.run_id, _info(payload))
         await self.registry.record(self.run_id, "running", None, "")
         error: PhasegraphError | None = None
         try:
@@ -262,6 +265,18 @@ class Session:
         )
         if self.on_event is not None:
             self.on_event(event)
+
+
+def _info(state: RunState) -> RunInfo:
+    """What a list shows of a new run."""
+    config = state.get("config")
+    return RunInfo(
+        task=state.get("task", ""),
+        pipeline=config["pipeline"] if config else "",
+        phases=list(state.get("phases") or []),
+        options={},
+        created_at=time.time(),
+    )
 
 
 def build_result(

@@ -21,7 +21,14 @@ from langgraph.store.base import BaseStore
 from orchestrator._private import private_dir, private_file
 from orchestrator.errors import ConfigError
 from orchestrator.journal import SQLITE_TABLE, CallJournal, SqliteJournal, StoreJournal
-from orchestrator.registry import LEASES_TABLE, RUNS_TABLE, PostgresRegistry, Registry, SqliteRegistry
+from orchestrator.registry import (
+    INFO_TABLE,
+    LEASES_TABLE,
+    RUNS_TABLE,
+    PostgresRegistry,
+    Registry,
+    SqliteRegistry,
+)
 from orchestrator.runtime import current_runtime
 from orchestrator.settings import hide_url_password
 
@@ -106,7 +113,7 @@ async def _open_sqlite_file(path: Path) -> tuple[Persistence, Callable[[], Await
         await saver.setup()
         async with saver.lock:
             await saver.conn.executescript(SQLITE_TABLE)
-            for table in (LEASES_TABLE, RUNS_TABLE):
+            for table in (LEASES_TABLE, RUNS_TABLE, INFO_TABLE):
                 await saver.conn.execute(table)
             await saver.conn.commit()
     except (OSError, sqlite3.Error) as exc:

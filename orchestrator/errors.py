@@ -57,6 +57,14 @@ class NotFound(PhasegraphError):
     """An agent, phase, pipeline or run id that does not exist."""
 
 
+class WaitTimedOut(PhasegraphError):
+    """`runs wait --timeout` passed before the run ended; the run itself goes on."""
+
+
+class BrokerUnreachable(ConfigError):
+    """The broker (RabbitMQ or Redis) did not take a queued run's message."""
+
+
 class RunLocked(ConfigError):
     """Another process holds the run's lease and is advancing it; one writer per run at a time."""
 
@@ -148,6 +156,8 @@ ERROR_TYPES: Final[dict[str, type[PhasegraphError]]] = {
         ConfigError,
         NotFound,
         RunLocked,
+        WaitTimedOut,
+        BrokerUnreachable,
         ProviderError,
         RateLimited,
         ProviderTimeout,
@@ -187,12 +197,15 @@ class ExitCode(IntEnum):
     PROVIDER_FAILED = 3
     BUDGET_EXCEEDED = 4
     AWAITING_APPROVAL = 5
+    TIMED_OUT = 6
+    """`runs wait --timeout` passed first; the run goes on."""
 
 
 EXIT_CODES: Final[dict[type[PhasegraphError], ExitCode]] = {
     GateFailed: ExitCode.GATE_FAILED,
     ProviderError: ExitCode.PROVIDER_FAILED,
     BudgetExceeded: ExitCode.BUDGET_EXCEEDED,
+    WaitTimedOut: ExitCode.TIMED_OUT,
     PhasegraphError: ExitCode.USAGE_ERROR,
 }
 """The exit code of each error family; a class takes its nearest listed ancestor's."""

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
     from orchestrator.catalog import Catalog
     from orchestrator.stepping import Run
+    from orchestrator.submit import RunHandle
 
 T = TypeVar("T")
 PathLike = str | Path
@@ -449,6 +450,45 @@ class Orchestrator:
     def runs(self, project_dir: PathLike = ".") -> list[dict[str, Any]]:
         """`aruns`, synchronously."""
         return run_sync(self.aruns(project_dir))
+
+    def submit(
+        self,
+        task: str,
+        project_dir: PathLike = ".",
+        *,
+        broker: str | None = None,
+        queue: str = "phasegraph",
+        pipeline: str | None = None,
+        phases: Sequence[str] | str = (),
+        until: str | None = None,
+        run_id: str | None = None,
+        approval_gates: bool | None = None,
+        from_run: str | None = None,
+        from_artifacts: PathLike | None = None,
+    ) -> RunHandle:
+        """Queue the run for `phasegraph worker` processes (README, "Running on many machines"):
+        a handle with `wait()`, `status()`, `result()`, `approve()` and `reject()`."""
+        from orchestrator.submit import RunHandle, require_broker
+        from orchestrator.submit import submit as queue_run
+
+        if self.provider is not None or self.chat_model is not None:
+            raise ConfigError(
+                "submit: workers build their own provider; name it (provider='openai'), not an instance"
+            )
+        opts = self._options(
+            task,
+            project_dir,
+            pipeline=pipeline,
+            phases=phases,
+            until=until,
+            run_id=run_id,
+            approval_gates=approval_gates,
+            from_run=from_run,
+            from_artifacts=from_artifacts,
+        )
+        url = require_broker(self.settings, broker)
+        queued = run_sync(queue_run(self.settings, opts, broker=url, queue=queue))
+        return RunHandle(queued, Path(project_dir).resolve(), self.settings, url, queue)
 
     def events(self, task: str, project_dir: PathLike = ".", **options: Any) -> Iterator[Event]:
         """`astream`, synchronously: a run's events as they happen, in the calling thread."""

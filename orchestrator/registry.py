@@ -16,6 +16,7 @@ registry has a connection of its own.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -44,6 +45,19 @@ CREATE TABLE IF NOT EXISTS phasegraph_runs (
     updated_at DOUBLE PRECISION NOT NULL
 )
 """
+
+INFO_TABLE = """
+CREATE TABLE IF NOT EXISTS phasegraph_run_info (
+    run_id TEXT PRIMARY KEY,
+    task TEXT NOT NULL,
+    pipeline TEXT NOT NULL,
+    phases TEXT NOT NULL,
+    options TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL
+)
+"""
+"""What a list shows of each run (its task, pipeline and phases as JSON), written once when the run
+is started or submitted, and the non-secret options a queued run's continuations reuse (JSON)."""
 
 _HOLDER_COLUMNS = "token, pid, host, node, acquired_at, expires_at"
 _STATUS_COLUMNS = "status, error_type, message, updated_at"
@@ -75,6 +89,29 @@ class Holder(Owner):
 
     expires_at: float
     """When the claim lapses unless renewed, epoch seconds on the same clock."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a run is, as the registry keeps it for listing without opening the run."""
+
+    task: str
+    pipeline: str
+    phases: list[str]
+    options: dict[str, Any]
+    """A queued run's non-secret options (`orchestrator.submit`); empty for a run started in-process."""
+
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One row of `Registry.listing`: the run's info, its recorded outcome and its lease holder."""
+
+    run_id: str
+    info: RunInfo
+    status: StoredStatus | None
+    holder: Holder | None
 
 
 @dataclass(frozen=True)
@@ -145,16 +182,88 @@ class Registry(ABC):
             (run_id, status, error_type, message.replace("\x00", ""), time.time()),
         )
 
+    async def settle(self, run_id: str, status: str, error_type: str | None, message: str) -> None:
+        """Record an outcome over `queued`, or over `running` when no process holds the run: a
+        delivery that found nothing left to do (a run whose worker died after its last step) says
+        where the run is, without overwriting what a process advancing it records."""
+        await self._write(
+            "UPDATE phasegraph_runs SET status = ?, error_type = ?, message = ?, updated_at = ? "
+            "WHERE run_id = ? AND status IN ('queued', 'running') "
+            "AND NOT EXISTS (SELECT 1 FROM phasegraph_leases WHERE run_id = ?)",
+            (status, error_type, message.replace("\x00", ""), time.time(), run_id, run_id),
+        )
+
     async def status(self, run_id: str) -> StoredStatus | None:
         """The run's recorded outcome; None for a run that never recorded one."""
         sql = f"SELECT {_STATUS_COLUMNS} FROM phasegraph_runs WHERE run_id = ?"
         rows = await self._fetch(sql, (run_id,))
         return StoredStatus(*rows[0]) if rows else None
 
+    async def describe(self, run_id: str, info: RunInfo) -> None:
+        """Keep what the run is, once: the first description (a submission's) stays."""
+        await self._write(
+            "INSERT INTO phasegraph_run_info (run_id, task, pipeline, phases, options, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO NOTHING",
+            (run_id, *_info_values(info)),
+        )
+
+    async def info(self, run_id: str) -> RunInfo | None:
+        """What the run is; None for a run never described (one older than the table)."""
+        sql = f"SELECT {_INFO_COLUMNS} FROM phasegraph_run_info WHERE run_id = ?"
+        rows = await self._fetch(sql, (run_id,))
+        return _info(rows[0]) if rows else None
+
+    async def listing(self) -> list[Listed]:
+        """Every described run with its outcome and lease holder, in one query."""
+        rows = await self._fetch(
+            f"SELECT i.run_id, {', '.join('i.' + c for c in _INFO_COLUMNS.split(', '))}, "
+            f"{', '.join('r.' + c for c in _STATUS_COLUMNS.split(', '))}, "
+            f"{', '.join('l.' + c for c in _HOLDER_COLUMNS.split(', '))} "
+            "FROM phasegraph_run_info i LEFT JOIN phasegraph_runs r ON r.run_id = i.run_id "
+            "LEFT JOIN phasegraph_leases l ON l.run_id = i.run_id",
+            (),
+        )
+        return [
+            Listed(
+                row[0],
+                _info(row[1:6]),
+                StoredStatus(*row[6:10]) if row[6] is not None else None,
+                _holder(row[10:16]) if row[10] is not None else None,
+            )
+            for row in rows
+        ]
+
+    async def undescribed(self) -> list[str]:
+        """Runs in the checkpointer that the info table lacks (started before it existed)."""
+        rows = await self._fetch(
+            "SELECT DISTINCT thread_id FROM checkpoints WHERE checkpoint_ns = '' AND thread_id NOT IN "
+            "(SELECT run_id FROM phasegraph_run_info)",
+            (),
+        )
+        return [str(row[0]) for row in rows]
+
     async def statuses(self) -> dict[str, StoredStatus]:
         """Every recorded outcome, by run id."""
         rows = await self._fetch(f"SELECT run_id, {_STATUS_COLUMNS} FROM phasegraph_runs", ())
         return {row[0]: StoredStatus(*row[1:]) for row in rows}
+
+
+_INFO_COLUMNS = "task, pipeline, phases, options, created_at"
+
+
+def _info(row: Sequence[Any]) -> RunInfo:
+    task, pipeline, phases, options, created = row
+    return RunInfo(task, pipeline, list(json.loads(phases)), dict(json.loads(options)), float(created))
+
+
+def _info_values(info: RunInfo) -> tuple[Any, ...]:
+    return (
+        info.task.replace("\x00", ""),
+        info.pipeline,
+        json.dumps(info.phases),
+        json.dumps(info.options),
+        info.created_at,
+    )
 
 
 def _holder(row: Sequence[Any]) -> Holder:
@@ -229,6 +338,7 @@ class PostgresRegistry(Registry):
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext('phasegraph_registry'))")
                 await conn.execute(LEASES_TABLE)
                 await conn.execute(RUNS_TABLE)
+                await conn.execute(INFO_TABLE)
             yield cls(conn)
 
     async def now(self) -> float:

@@ -15,7 +15,8 @@ from pydantic import BaseModel, Field
 from orchestrator.checks.model import CheckResult, FixRound
 from orchestrator.usage import Usage, UsageLimits, UsageRecord
 
-RunStatus = Literal["running", "completed", "failed", "paused", "budget_exceeded"]
+RunStatus = Literal["queued", "running", "completed", "failed", "paused", "budget_exceeded"]
+"""`queued`: submitted to the workers (`orchestrator.submit`), not yet started by one."""
 PhaseStatus = Literal["pending", "running", "completed", "failed", "paused", "skipped", "imported"]
 
 

@@ -121,6 +121,8 @@ class Settings(BaseSettings):
 
     # Persistence and output
     checkpoint_url: str | None = None
+    broker_url: str | None = None
+    """RabbitMQ (`amqp://`) or Redis (`redis://`) URL that queued runs go through (`phasegraph submit`)."""
     out_dir: Path | None = None
 
     # Logging

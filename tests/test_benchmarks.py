@@ -31,6 +31,7 @@ MODULES = [
     "benchmarks.bench_peers",
     "benchmarks.bench_usage",
     "benchmarks.bench_workspace",
+    "benchmarks.bench_workers",
 ]
 
 

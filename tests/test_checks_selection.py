@@ -245,3 +245,14 @@ def test_unreadable_coverage_is_refused(tmp_path: Path, text: str) -> None:
     path.write_text(text)
     with pytest.raises(JUnitError):
         coverage_percent(path)
+
+
+def test_a_queued_run_carries_its_check_options_to_the_worker() -> None:
+    from orchestrator.run import RunOptions
+    from orchestrator.submit import RunMessage, _check_options
+
+    opts = RunOptions(task="t", checks=["pytest -x"], check_timeout=30, check_network=True, fix_rounds=0)
+    message = RunMessage.model_validate_json(
+        RunMessage(run_id="r", project_dir="/p", task="t", checks=_check_options(opts)).model_dump_json()
+    )
+    assert message.options().check_options() == opts.check_options()

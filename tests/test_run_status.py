@@ -85,7 +85,7 @@ async def test_a_failed_run_stays_failed_in_show_until_a_resume_changes_it(proje
 async def test_list_takes_recorded_outcomes_without_opening_the_runs(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import orchestrator._listing
+    import orchestrator._session
 
     for limits in ({}, {"max_tokens": 1}):
         await Runner(
@@ -95,7 +95,7 @@ async def test_list_takes_recorded_outcomes_without_opening_the_runs(
     def no_graph(*args: object) -> None:
         raise AssertionError("runs list opened a run whose outcome is recorded")
 
-    monkeypatch.setattr(orchestrator._listing, "read_only_session", no_graph)
+    monkeypatch.setattr(orchestrator._session, "read_only_session", no_graph)
     rows = await Runner(load_settings()).list(project)
     assert sorted(row["status"] for row in rows) == ["budget_exceeded", "completed"]
 

@@ -30,7 +30,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-_COMMAND_MODULES = ("agents", "run", "routing", "config", "workspace")
+_COMMAND_MODULES = ("agents", "run", "routing", "config", "workspace", "worker")
 
 _GRAPH = ("orchestrator.run", "orchestrator._graph", "orchestrator.checkpoint")
 PRELOADED: dict[str, tuple[str, ...]] = {

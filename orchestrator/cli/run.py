@@ -21,11 +21,15 @@ from orchestrator._log import configure_logging
 from orchestrator._terminal import terminal_safe
 from orchestrator.cli import app
 from orchestrator.cli._common import (
+    DEFAULT_QUEUE,
     AgentsDirOption,
+    BrokerOption,
     JsonOption,
     NoBuiltinAgentsOption,
     ProjectDirOption,
+    QueueOption,
     print_json,
+    print_json_rows,
     safe_markup,
 )
 from orchestrator.cli._progress import ProgressDisplay
@@ -421,9 +425,25 @@ def approve(
     until: UntilOption = None,
     checkpoint_url: CheckpointOption = None,
     quiet: QuietOption = False,
+    broker: BrokerOption = None,
+    queue: QueueOption = DEFAULT_QUEUE,
     as_json: JsonOption = False,
 ) -> None:
-    """Approve the phase a run waits on, and continue."""
+    """Approve the phase a run waits on, and continue (with --broker, a worker continues)."""
+    if broker is not None:
+        from orchestrator.cli.worker import queued_decision
+
+        queued_decision(
+            run_id,
+            project_dir,
+            approve=True,
+            text=feedback,
+            broker=broker,
+            queue=queue,
+            checkpoint_url=checkpoint_url,
+            as_json=as_json,
+        )
+        return
     runner = _runner(_settings(checkpoint_url=checkpoint_url), quiet or as_json, as_json)
     _finish(_run(runner.approve(run_id, project_dir, feedback=feedback, until=until), runner), as_json)
 
@@ -436,9 +456,25 @@ def reject(
     until: UntilOption = None,
     checkpoint_url: CheckpointOption = None,
     quiet: QuietOption = False,
+    broker: BrokerOption = None,
+    queue: QueueOption = DEFAULT_QUEUE,
     as_json: JsonOption = False,
 ) -> None:
-    """Reject the phase a run waits on; it runs again with the reason as feedback."""
+    """Reject the phase a run waits on; it runs again with the reason (with --broker, on a worker)."""
+    if broker is not None:
+        from orchestrator.cli.worker import queued_decision
+
+        queued_decision(
+            run_id,
+            project_dir,
+            approve=False,
+            text=reason,
+            broker=broker,
+            queue=queue,
+            checkpoint_url=checkpoint_url,
+            as_json=as_json,
+        )
+        return
     runner = _runner(_settings(checkpoint_url=checkpoint_url), quiet or as_json, as_json)
     _finish(_run(runner.reject(run_id, project_dir, reason=reason, until=until), runner), as_json)
 
@@ -454,7 +490,7 @@ def runs_list(
 
     rows = asyncio.run(Runner(_settings(checkpoint_url=checkpoint_url)).list(project_dir))
     if as_json:
-        print_json(rows)
+        print_json_rows(rows)
         return
     table = Table("run id", "status", "pipeline", "phases", "task")
     for row in rows:
