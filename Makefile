@@ -40,11 +40,24 @@ screenshot: $(STAMP) browser
 
 DEMO_TASK := Add JWT authentication to the FastAPI notes service
 DEMO_DIR  := examples/fastapi-service
+# The example's own environment (FastAPI, pytest): Verify runs its real tests with it. It lives
+# outside the example folder so copies of the example stay small. Made once (from your package
+# index); the run itself needs no network.
+DEMO_VENV := .venv-example
+DEMO_PY   := $(DEMO_VENV)/bin/python
 
-demo: $(STAMP)
+$(DEMO_VENV)/.installed: $(DEMO_DIR)/requirements.txt
+	python3 -m venv $(DEMO_VENV)
+	$(DEMO_PY) -m pip install --quiet -r $(DEMO_DIR)/requirements.txt "pytest>=8" "pytest-cov>=5" "httpx>=0.27"
+	touch $(DEMO_VENV)/.installed
+
+demo: $(STAMP) $(DEMO_VENV)/.installed
 	$(VENV)/bin/phasegraph agents list
-	$(VENV)/bin/phasegraph plan "$(DEMO_TASK)" --project-dir $(DEMO_DIR)
-	$(VENV)/bin/phasegraph run "$(DEMO_TASK)" --project-dir $(DEMO_DIR) --provider offline
+	$(VENV)/bin/phasegraph plan "$(DEMO_TASK)" --project-dir $(DEMO_DIR) --check-python $(DEMO_PY)
+	$(VENV)/bin/phasegraph run "$(DEMO_TASK)" --project-dir $(DEMO_DIR) --provider offline \
+		--check-python $(DEMO_PY)
+	@echo "The Verify phase's real checks (the example's tests), from the run's report.md:"
+	@sed -n '/^\*\*Checks/,/^$$/p' "$$(ls -td $(DEMO_DIR)/.phasegraph/runs/*/ | head -1)report.md"
 
 # The benchmarks' optional extras (exact token counts) go into .venv; the peers (CrewAI,
 # langgraph-supervisor) get their own venvs under benchmarks/, created on first use.
@@ -58,4 +71,4 @@ bench: $(BENCH_STAMP)
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -53,6 +53,7 @@ PRESENTED = (
 OTHERS = (
     ("cards", "bench_cards", []),
     ("routing", "bench_routing", []),
+    ("checks", "bench_checks", []),
     ("routing_eval", "bench_routing_eval", []),
 )
 """Benchmarks owned by other modules: (name, module, extra arguments); run as child processes."""

@@ -197,7 +197,9 @@ def write_project(dest: Path, *, standard_cards: bool = True) -> Path:
     with the standard cards in its `agents/`."""
     if dest.exists():
         shutil.rmtree(dest)
-    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns(".phasegraph", "__pycache__"))
+    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns(".phasegraph", "__pycache__", ".venv"))
+    with (dest / "pyproject.toml").open("a", encoding="utf-8") as fh:  # the example's tests need FastAPI:
+        fh.write("\n[tool.phasegraph]\nchecks = []\n")  # benchmarks measure phasegraph, not them
     if standard_cards:
         folder = dest / "agents"
         folder.mkdir(exist_ok=True)

@@ -31,6 +31,9 @@ from orchestrator._turn import (
     work,
 )
 from orchestrator._writes import phase_head, refresh_snapshot
+from orchestrator.checks.fixing import fix_round
+from orchestrator.checks.model import CheckOptions
+from orchestrator.checks.phase import checks_blocks, failing_checks, failure_message, run_phase_checks
 from orchestrator.deliverables import missing
 from orchestrator.phases import PhaseSpec, card_deliverables
 from orchestrator.prompts import HANDOFF_BRIEF, PHASE_INSTRUCTIONS, data_block
@@ -121,6 +124,9 @@ class PhaseNodes:
             collaborators=found.collaborators,
         )
         update: RunUpdate = {"routes": {self.key: record}, "phase_status": {self.key: {"status": "running"}}}
+        checks = await run_phase_checks(ctx, phase)
+        if checks is not None:
+            update["checks"] = {self.key: checks}
         start = phase_head(ctx)
         if start is not None:
             update["heads"] = {self.key: start}
@@ -148,7 +154,7 @@ class PhaseNodes:
             deliverables=items,
             collaborators=notes(card, allowed),
             feedback=(state.get("feedback") or {}).get(self.key, ""),
-            context=earlier_blocks(ctx, state, phase, card.id) + files,
+            context=checks_blocks(state, self.key) + earlier_blocks(ctx, state, phase, card.id) + files,
         )
         job = Assignment(role="primary", by=None, brief="", depth=0, seq="0", chain=[])
         spec = turn_spec(card, phase, items, allowed)
@@ -193,6 +199,7 @@ class PhaseNodes:
                     "task": state["task"],
                     "seq": seq,
                     "route": {"candidates": mine},
+                    "check_blocks": checks_blocks(state, self.key),
                     "head": _head(state, self.key),
                 }
             )
@@ -255,6 +262,7 @@ class PhaseNodes:
             data_block("deliverable", f"{self.key}/{payload['by']}/{n}", t)
             for n, t in payload["needed"].items()
         ]
+        checked = list(payload.get("check_blocks") or [])
         named = [payload["task"], *payload["needed"].values()] if phase.writes else []
         files, partial = file_context(ctx, card, named, payload.get("head"), phase.writes)
         user = ctx.prompts.render(
@@ -265,7 +273,7 @@ class PhaseNodes:
             brief=payload["brief"],
             deliverables=items,
             collaborators=notes(card, allowed),
-            context=needed + files,
+            context=checked + needed + files,
         )
         job = Assignment(
             role="collaborator",
@@ -281,9 +289,40 @@ class PhaseNodes:
         return _turn_update(await work(ctx, turn))
 
     async def gate(self, state: RunState, runtime: Runtime[RunContext]) -> RunUpdate:
-        """Check every deliverable of the phase; ask once for what is missing; pass or fail the phase."""
+        """Check every deliverable of the phase; ask once for what is missing; send failing checks
+        back to the agent that wrote the code (one fix round per pass, the gate looping back to
+        itself); then pass or fail the phase."""
         ctx = runtime.context
         phase = ctx.pipeline.phase(self.key)
+        status = state["phase_status"][self.key]
+        updated: dict[str, AgentOutput] = {}
+        if "fixing" in status:  # a later pass: the deliverables were judged in the first
+            still = dict(status.get("missing") or {})
+        else:
+            updated, still = await self._deliverables(ctx, state, phase)
+        failing = failing_checks(state, self.key)
+        done = int(status.get("fixing", 0))
+        limit = (ctx.check_options or CheckOptions()).fix_rounds
+        if failing and done < limit:
+            fixed = await fix_round(ctx, state, phase, failing, done + 1)
+            if fixed is not None:
+                record, again = fixed
+                rounds = [*(state.get("fix_rounds") or {}).get(self.key, []), record.model_dump(mode="json")]
+                update: RunUpdate = {
+                    "outputs": updated,
+                    "fix_rounds": {self.key: rounds},
+                    "phase_status": {self.key: {"status": "running", "fixing": done + 1, "missing": still}},
+                }
+                if again is not None:
+                    update["checks"] = {self.key: again}
+                return update
+        verdict = self._verdict(ctx, phase, still, failure_message(failing) if failing else "")
+        return {"outputs": updated, "phase_status": {self.key: verdict}}
+
+    async def _deliverables(
+        self, ctx: RunContext, state: RunState, phase: PhaseSpec
+    ) -> tuple[dict[str, AgentOutput], dict[str, list[str]]]:
+        """Each agent's deliverables checked, a gap asked for once: (repaired outputs, still missing)."""
         outputs = {k: o for k, o in (state.get("outputs") or {}).items() if o["phase"] == self.key}
         updated: dict[str, AgentOutput] = {}
         still: dict[str, list[str]] = {}
@@ -298,14 +337,20 @@ class PhaseNodes:
             left = missing(dict(new["deliverables"]), items)
             if left:
                 still[card.id] = left
-        return {"outputs": updated, "phase_status": {self.key: self._verdict(ctx, phase, still)}}
+        return updated, still
 
-    def _verdict(self, ctx: RunContext, phase: PhaseSpec, still: dict[str, list[str]]) -> PhaseStatus:
+    def _verdict(
+        self, ctx: RunContext, phase: PhaseSpec, still: dict[str, list[str]], checks_failed: str = ""
+    ) -> PhaseStatus:
         if still:
             detail = "; ".join(f"{a}: {', '.join(m)}" for a, m in still.items())
             msg = f"gate failed after one repair request, missing or empty: {detail}"
+            msg = f"{msg}; {checks_failed}" if checks_failed else msg
             emit("gate_failed", ctx.run_id, self.key, None, msg, missing=still)
             return {"status": "failed", "message": msg, "missing": still}
+        if checks_failed:
+            emit("gate_failed", ctx.run_id, self.key, None, checks_failed)
+            return {"status": "failed", "message": checks_failed}
         passed = f"phase {phase.label} {phase.name}: every deliverable present"
         emit("gate_passed", ctx.run_id, self.key, None, passed)
         return {"status": "completed"}
@@ -355,8 +400,11 @@ class PhaseNodes:
         return [Send(self.name(NodeKind.COLLABORATOR), payload) for payload in batch]
 
     def after_gate(self, state: RunState) -> str:
-        if state["phase_status"][self.key]["status"] == "failed":
+        status = state["phase_status"][self.key]["status"]
+        if status == "failed":
             return END
+        if status == "running":  # a fix round ran: judge again
+            return self.name(NodeKind.GATE)
         return self.name(NodeKind.APPROVAL) if self.needs_approval else self.next_node
 
     def add_to(self, graph: Graph) -> None:
@@ -374,6 +422,7 @@ class PhaseNodes:
         graph.add_edge(collaborator, dispatch)
         if self.needs_approval:
             graph.add_node(approval, self.approval, destinations=(self.next_node, route))
-            graph.add_conditional_edges(gate, self.after_gate, [approval, END])
+            graph.add_conditional_edges(gate, self.after_gate, [approval, END, gate])
         else:
-            graph.add_conditional_edges(gate, self.after_gate, list(dict.fromkeys([self.next_node, END])))
+            ends = list(dict.fromkeys([self.next_node, END, gate]))
+            graph.add_conditional_edges(gate, self.after_gate, ends)

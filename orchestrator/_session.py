@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from orchestrator._log import get_logger
 from orchestrator._nodes import GraphShape, NodeKind, is_node, node, phase_of
 from orchestrator.artifacts import read_manifest, write_manifest
+from orchestrator.checks.model import CheckOptions, CheckResult, FixRound
 from orchestrator.errors import (
     BudgetExceeded,
     ConfigError,
@@ -85,6 +86,8 @@ class StoredConfig(BaseModel):
     cassette: Path | None = None
     phases: list[str] = Field(default_factory=list)
     """The run's phase keys; empty in runs older than this field: the whole pipeline."""
+    checks: CheckOptions = Field(default_factory=CheckOptions)
+    """The run's `--check*` options: which checks, their timeout, network and Python."""
     workspace: Workspace | None = None
     """Where the run writes code; None for a run without a writing phase (or older than workspaces)."""
 
@@ -100,6 +103,7 @@ class StoredConfig(BaseModel):
         agents_dirs: Sequence[Path],
         approval_gates: bool | None,
         phases: Sequence[str],
+        checks: CheckOptions | None = None,
     ) -> StoredConfig:
         """A new run's configuration: `provider` (an instance) wins over the settings' provider."""
         return cls(
@@ -113,6 +117,7 @@ class StoredConfig(BaseModel):
             model=provider.model if provider is not None else _model_name(settings),
             cassette=settings.cassette,
             phases=list(phases),
+            checks=checks or CheckOptions(),
         )
 
     @classmethod
@@ -346,9 +351,24 @@ def _phase_result(
         agents=[_agent_result(o, records) for o in sorted(mine, key=lambda o: o["seq"])],
         missing=(st.get("missing") if st else None) or {},
         message=(st.get("message") if st else None) or "",
+        **_checks_of(values, key),
         usage=sum_records(r for r in records if r.phase == key),
         run_dir=str(run_dir),
     )
+
+
+def _checks_of(values: RunState, key: str) -> dict[str, Any]:
+    """The phase's real checks as `PhaseResult` fields (none when the phase runs none)."""
+    found = (values.get("checks") or {}).get(key)
+    if not found:
+        return {}
+    rounds = (values.get("fix_rounds") or {}).get(key) or []
+    return {
+        "checks": [CheckResult.model_validate(r) for r in found["results"]],
+        "checks_python": found["python"],
+        "checks_note": found["note"],
+        "fix_rounds": [FixRound.model_validate(r) for r in rounds],
+    }
 
 
 def _reasons(route: RouteRecord | None) -> list[Reason]:
@@ -620,6 +640,8 @@ async def _context(
         run_dir=run_dir_for(config.out_dir, run_id),
         run_id=run_id,
         on_call=runner.on_call,
+        project_dir=project_dir,
+        check_options=config.checks,
         workspace=ws,
         scanned_head=scanned,
     )

@@ -20,6 +20,7 @@ from orchestrator.artifacts import safe_join, write_deliverable
 from orchestrator.cards import AgentCard
 from orchestrator.catalog import Catalog
 from orchestrator.changes import TurnChanges
+from orchestrator.checks.model import CheckOptions
 from orchestrator.deliverables import OutputSpec, output_spec
 from orchestrator.events import EventKind
 from orchestrator.phases import PhaseSpec, Pipeline, card_deliverables
@@ -65,6 +66,10 @@ class RunContext:
     run_dir: Path
     run_id: str
     on_call: Callable[[str, str], Awaitable[None]] | None = None
+    project_dir: Path | None = None
+    """The project the run works on: where its real checks run (a disposable copy of it)."""
+    check_options: CheckOptions | None = None
+    """The run's `--check*` options (None: the defaults)."""
     workspace: Workspace | None = None
     """Where the run writes code (None for a run without a writing phase); `snapshot` scans it."""
     scanned_head: str = ""

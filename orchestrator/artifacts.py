@@ -13,6 +13,7 @@ import re
 import tempfile
 from pathlib import Path
 
+from orchestrator.checks.results import markdown as checks_markdown
 from orchestrator.deliverables import slug
 from orchestrator.errors import NotFound, UnsafePath, WriteFailed
 from orchestrator.result import PhaseResult, RunResult
@@ -183,6 +184,9 @@ def render_phase_markdown(phase: PhaseResult, *, excerpt_chars: int = 0) -> str:
                 lines.append(f"    > {_excerpt(text, excerpt_chars)}")
     for agent_id, items in phase.missing.items():
         lines.append(f"- **missing from `{agent_id}`:** {', '.join(items)}")
+    checks = checks_markdown(phase.checks, phase.checks_python, phase.checks_note, phase.fix_rounds)
+    if checks:
+        lines.extend(["", *checks])
     if phase.message:
         lines.append(f"\n{phase.message}")
     u = phase.usage

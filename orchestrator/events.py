@@ -21,6 +21,8 @@ EventKind = Literal[
     "deliverable_written",
     "files_committed",
     "repair_requested",
+    "check_finished",
+    "fix_round",
     "gate_passed",
     "gate_failed",
     "awaiting_approval",

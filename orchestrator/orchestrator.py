@@ -86,6 +86,13 @@ class Orchestrator:
             project's `.phasegraph/state.sqlite`.
         settings: a `Settings` to start from instead of the environment and `.env`.
         on_event: called with every `Event` of every run this object drives.
+        checks: the commands a phase with `checks:` (Verify) runs, like `--check`; None takes
+            the project's `[tool.phasegraph] checks`, else what it detects; `[]` runs none.
+        check_timeout: seconds before a check is killed with all it started (default 600).
+        check_network: let checks reach the network (default: cut off where the OS allows).
+        check_python: the Python that runs Python checks (default: the project's `.venv`, else PATH).
+        fix_rounds: rounds in which failing checks go back to the agent that wrote the code, whose
+            changes are committed in the run's workspace before the checks run again (default 2).
         **overrides: any other setting by field name (`max_usd=0.5`, `model="gpt-4o"`,
             `cassette="ci/verify.cassette.jsonl"`); see `.env.example`.
     """
@@ -99,6 +106,11 @@ class Orchestrator:
         checkpoint_url: str | None = None,
         settings: Settings | None = None,
         on_event: EventHandler | None = None,
+        checks: Sequence[str] | None = None,
+        check_timeout: float | None = None,
+        check_network: bool = False,
+        check_python: PathLike | None = None,
+        fix_rounds: int | None = None,
         **overrides: Any,
     ) -> None:
         given: dict[str, Any] = dict(overrides)
@@ -126,6 +138,14 @@ class Orchestrator:
         self.provider = instance
         self.chat_model = chat_model
         self.on_event = on_event
+        self.check_options: dict[str, Any] = {
+            "checks": None if checks is None else list(checks),
+            "check_timeout": check_timeout,
+            "check_network": check_network,
+            "check_python": _path(check_python),
+            "fix_rounds": fix_rounds,
+        }
+        """The `--check*` options of every run this object starts (checked by `RunOptions`)."""
 
     def __repr__(self) -> str:
         provider = self.provider.name if self.provider is not None else self.settings.provider
@@ -557,6 +577,7 @@ class Orchestrator:
             approval_gates=approval_gates,
             from_run=from_run,
             from_artifacts=_path(from_artifacts),
+            **self.check_options,
             in_place=in_place,
             include_uncommitted=include_uncommitted,
         )

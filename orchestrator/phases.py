@@ -23,6 +23,7 @@ from orchestrator.cards import AgentCard
 from orchestrator.errors import CardError, ConfigError, NotFound
 
 Gate = Literal["auto", "approval"]
+Checks = Literal["auto", "off"] | list[str]
 
 _KEY = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 _LABEL = re.compile(r"^[0-9]+[a-z]?$")
@@ -53,6 +54,10 @@ class PhaseSpec(BaseModel):
     their heading (`best practices`), in this order. Token-lean: a phase gets what it works from."""
     instructions: str = ""
     """What an agent is asked to do in this phase; quoted in its prompt."""
+    checks: Checks = "off"
+    """The project's real checks this phase runs before its agents work, and its gate requires:
+    `auto` (`--check`, else the project's configuration, else detection), a list of commands,
+    or `off`."""
     writes: bool = False
     """True when the phase's agents change the project's files (in the run's workspace, never the
     user's tree): their output model gains a `changes` list (`orchestrator.changes`)."""
@@ -100,6 +105,15 @@ class PhaseSpec(BaseModel):
         if not all(headings):
             raise ValueError("card_sections must name card section headings, not empty text")
         return list(dict.fromkeys(headings))
+
+    @field_validator("checks", mode="before")
+    @classmethod
+    def _check_checks(cls, value: Any) -> Any:
+        if value is False or value is None:
+            return "off"
+        if isinstance(value, list) and not all(isinstance(v, str) and v.strip() for v in value):
+            raise ValueError("checks must be 'auto', 'off' or a list of commands")
+        return value
 
     @field_validator("name", "purpose")
     @classmethod

@@ -23,6 +23,7 @@ AGENT_SYSTEM = "agent_system.md.j2"
 PHASE_INSTRUCTIONS = "phase_instructions.md.j2"
 HANDOFF_BRIEF = "handoff_brief.md.j2"
 REPAIR_REQUEST = "repair_request.md.j2"
+FIX_REQUEST = "fix_request.md.j2"
 
 
 def data_block(kind: str, label: str, text: str) -> str:

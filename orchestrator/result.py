@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from orchestrator.checks.model import CheckResult, FixRound
 from orchestrator.usage import Usage, UsageLimits, UsageRecord
 
 RunStatus = Literal["queued", "running", "completed", "failed", "paused", "budget_exceeded"]
@@ -107,6 +108,14 @@ class PhaseResult(BaseModel):
     missing: dict[str, list[str]] = Field(default_factory=dict)
     """Agent id -> deliverables the gate found missing or empty (after the repair)."""
     message: str = ""
+    checks: list[CheckResult] = Field(default_factory=list)
+    """The project's real checks the phase ran (its test suite), in order."""
+    checks_python: str = ""
+    """Which Python environment ran Python checks (`project .venv (...)`, `--check-python`, `PATH`)."""
+    checks_note: str = ""
+    """Why the phase ran no check although it runs checks (nothing declared or detected)."""
+    fix_rounds: list[FixRound] = Field(default_factory=list)
+    """Rounds in which failing checks went back to the agent that wrote the code, in order."""
     usage: Usage = Field(default_factory=Usage)
     run_dir: str = Field(default="", exclude=True)
     diff: str = Field(default="", exclude=True)
@@ -157,6 +166,16 @@ class RunResult(BaseModel):
     budget: UsageLimits | None = None
     """The budget the run's last command ran under (None when it had none, or the manifest predates it)."""
     run_dir: str = ""
+
+    @property
+    def checks(self) -> list[CheckResult]:
+        """Every real check the run's phases ran, in phase order."""
+        return [c for ph in self.phases for c in ph.checks]
+
+    @property
+    def fix_rounds(self) -> int:
+        """Fix rounds over all phases."""
+        return sum(len(ph.fix_rounds) for ph in self.phases)
 
     def phase(self, key_or_label: str) -> PhaseResult:
         """The phase with this key (`design`) or label (`2`)."""

@@ -25,6 +25,7 @@ from orchestrator._terms import Token, mentions, tokenize
 from orchestrator._weights import WEIGHTS, Weights
 from orchestrator.cards import AgentCard
 from orchestrator.catalog import Origin, card_origin
+from orchestrator.checks.model import CheckOptions, PlannedCheck
 from orchestrator.phases import PhaseSpec, Pipeline, card_deliverables, own_deliverables, serves
 from orchestrator.project import ProjectSnapshot
 
@@ -106,6 +107,12 @@ class PlannedPhase(BaseModel):
     deliverables: dict[str, list[str]] = Field(default_factory=dict)
     """Agent id -> the deliverable items its card lists for this phase (primary first); the
     phase's defaults for a card that lists none."""
+    checks: list[PlannedCheck] = Field(default_factory=list)
+    """The project's real checks the phase would run (`checks:` in its phase file), and why."""
+    checks_note: str = ""
+    """Why a phase that runs checks would run none (nothing declared or detected)."""
+    checks_python: str = ""
+    """The Python environment its Python checks would run with, in words."""
     message: str | None = Field(default=None, exclude=True)
     """Why the phase has no primary, for people; None when it has one."""
     route: Route | None = Field(default=None, exclude=True)
@@ -424,10 +431,17 @@ class Router:
         return (name, weights["script"]) if name else None
 
 
-def plan(router: Router, task: str, pipeline: Pipeline) -> list[PlannedPhase]:
-    """The whole run as it would happen, phase by phase, without calling a model."""
+def plan(
+    router: Router, task: str, pipeline: Pipeline, checks: CheckOptions | None = None
+) -> list[PlannedPhase]:
+    """The whole run as it would happen, phase by phase, without calling a model; `checks` are
+    the run's `--check*` options."""
+    from orchestrator.checks.selection import options_for, plan_checks
+
     planned: list[PlannedPhase] = []
     for phase in pipeline.phases:
+        options = options_for(phase, checks)
+        found = plan_checks(router.snapshot.root, options) if options is not None else None
         route = router.route(task, phase)
         deliverables: dict[str, list[str]] = {}
         message = None
@@ -444,6 +458,9 @@ def plan(router: Router, task: str, pipeline: Pipeline) -> list[PlannedPhase]:
                 collaborators=route.collaborators,
                 required_collaborators=route.required_collaborators,
                 deliverables=deliverables,
+                checks=found.checks if found else [],
+                checks_note=found.note if found else "",
+                checks_python=found.python if found and found.checks else "",
                 message=message,
                 route=route,
             )

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from orchestrator.catalog import Catalog
+    from orchestrator.checks.model import CheckOptions
     from orchestrator.phases import PhaseSpec, Pipeline
     from orchestrator.providers.base import Provider
     from orchestrator.routing import PlannedPhase, Route, Router
@@ -72,6 +73,17 @@ class RunOptions:
     """Take earlier phases' deliverables from this run's artifacts."""
     from_artifacts: Path | None = None
     """Take earlier phases' deliverables from this artifacts folder."""
+    checks: Sequence[str] | None = None
+    """The commands a phase with `checks:` runs (`--check`); None: the project's configuration,
+    else detection."""
+    check_timeout: float | None = None
+    """Seconds before a check is killed with every process it started (default 600)."""
+    check_network: bool = False
+    """Let checks reach the network (`--check-network`)."""
+    check_python: Path | None = None
+    """The Python that runs Python checks (`--check-python`); default the project's `.venv`, else PATH."""
+    fix_rounds: int | None = None
+    """Rounds in which failing checks go back to the agent that wrote the code (default 2; 0 for CI)."""
     in_place: bool = False
     """Write code in the project's own checkout (on a new branch) instead of a workspace: for CI."""
     include_uncommitted: bool = False
@@ -88,11 +100,35 @@ class RunOptions:
             self.from_artifacts = Path(self.from_artifacts)
         if self.run_id:
             check_run_id(self.run_id)
+        self.check_options()
         if self.from_run and self.from_artifacts:
             raise ConfigError(
                 "use either --from RUN_ID or --from-artifacts DIR, not both "
                 "(in Python, either from_run or from_artifacts)"
             )
+
+    def check_options(self) -> CheckOptions:
+        """The run's `--check*` options, checked (`ConfigError` naming the flag)."""
+        from pydantic import ValidationError
+
+        from orchestrator.checks.model import DEFAULT_FIX_ROUNDS, DEFAULT_TIMEOUT_S, CheckOptions
+
+        timeout = DEFAULT_TIMEOUT_S if self.check_timeout is None else self.check_timeout
+        commands = None if self.checks is None else list(self.checks)
+        try:
+            return CheckOptions(
+                commands=commands,
+                timeout_s=timeout,
+                network=self.check_network,
+                python=self.check_python,
+                fix_rounds=DEFAULT_FIX_ROUNDS if self.fix_rounds is None else self.fix_rounds,
+            )
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            flags = {"timeout_s": "--check-timeout", "python": "--check-python", "fix_rounds": "--fix-rounds"}
+            flag = flags.get(str(first["loc"][0]), "--check")
+            message = first["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"{flag}: {message} (got {first.get('input')!r})") from None
 
 
 def check_task(task: object, source: str = "task") -> str:
@@ -186,6 +222,17 @@ def checked_project_dir(path: Path) -> Path:
     return project_dir(Path(path))
 
 
+def _checked_python(options: CheckOptions) -> CheckOptions:
+    """`--check-python` must name an executable before the run starts (absolute from then on)."""
+    if options.python is None:
+        return options
+    from orchestrator.checks.selection import python_for
+
+    path = Path(options.python).absolute()  # not resolved: a venv's python is a symlink
+    python_for(Path("."), path)
+    return options.model_copy(update={"python": path})
+
+
 class Runner:
     """The run service: every command and every `Orchestrator` method that plans or runs goes here.
 
@@ -244,14 +291,16 @@ class Runner:
         agents_dirs: Sequence[Path] = (),
         pipeline: str | None = None,
         approval_gates: bool = False,
+        checks: CheckOptions | None = None,
     ) -> tuple[Pipeline, list[PlannedPhase]]:
-        """Who would work on each phase of the pipeline and what each must deliver."""
+        """Who would work on each phase of the pipeline, what each must deliver, and which real
+        checks a phase would run (with `checks`, the run's `--check*` options)."""
         from orchestrator.routing import plan
 
         router, chosen = self.router(project_dir, agents_dirs, pipeline)
         if approval_gates or self.settings.approval_gates:
             chosen = chosen.with_approval_gates()
-        return chosen, plan(router, task, chosen)
+        return chosen, plan(router, task, chosen, checks)
 
     def route(
         self,
@@ -326,6 +375,7 @@ class Runner:
             agents_dirs=agents_dirs,
             approval_gates=opts.approval_gates,
             phases=keys,
+            checks=await self._checks_of(opts, project_dir),
         )
         make = _workspace_maker(opts, project_dir, run_id, out_dir) if writes else None
         async with open_session(
@@ -336,6 +386,20 @@ class Runner:
             )
             session.started(opts.task, keys)
             return await session.execute(state, until=opts.until)
+
+    async def _checks_of(self, opts: RunOptions, project_dir: Path) -> CheckOptions:
+        """The run's check options; with `--from RUN_ID`, the code under test is that run's workspace."""
+        options = _checked_python(opts.check_options())
+        if opts.from_run:
+            from orchestrator.errors import NotFound
+
+            try:
+                ws = await self.workspace(opts.from_run, project_dir)
+            except NotFound:  # its artifacts without its checkpoint: the project is the code
+                ws = None
+            if ws is not None:
+                options = options.model_copy(update={"code": ws.path})
+        return options
 
     async def verify(self, opts: RunOptions, junit: Path | None = None) -> RunResult:
         """Run the Verify phase alone, as CI does; `junit` (checked before the run) gets a JUnit report."""

@@ -142,6 +142,8 @@ class CollaboratorTask(HandoffRequest):
     seq: str
     route: Candidates
     """The collaborator's own routing candidate(s): what matched it is part of its prompt."""
+    check_blocks: NotRequired[list[str]]
+    """The phase's real check results, as prompt data blocks (none when it runs no checks)."""
     head: NotRequired[str | None]
     """The workspace's commit when the phase started (`RunState.heads`)."""
 
@@ -167,6 +169,19 @@ class PhaseStatus(TypedDict):
     approved: NotRequired[bool]
     rejected: NotRequired[str]
     """The reason a person gave when rejecting the phase's last attempt."""
+    fixing: NotRequired[int]
+    """The fix rounds done while the gate loops (its deliverables were judged in the first pass)."""
+
+
+class PhaseChecks(TypedDict):
+    """A phase's real checks (`orchestrator.checks`); keyed by phase in `RunState.checks`."""
+
+    results: list[dict[str, object]]
+    """Each `CheckResult`, dumped."""
+    python: str
+    """Which Python environment ran Python checks, in words."""
+    note: str
+    """Why no check ran, when none did."""
 
 
 class RunConfig(TypedDict):
@@ -181,6 +196,8 @@ class RunConfig(TypedDict):
     approval_gates: NotRequired[bool]
     cassette: NotRequired[str | None]
     phases: NotRequired[list[str]]
+    checks: NotRequired[dict[str, object]]
+    """`orchestrator.checks.CheckOptions`, dumped: the run's `--check*` options."""
     workspace: NotRequired[WorkspaceRecord | None]
     """Where the run writes code (`orchestrator.workspace.Workspace`); None for a run that writes none."""
 
@@ -217,6 +234,10 @@ class RunState(TypedDict, total=False):
     phase_status: Annotated[dict[str, PhaseStatus], merge]
     feedback: Annotated[dict[str, str], merge]
     """Phase -> a person's words for it (approval feedback, or a rejection's reason)."""
+    checks: Annotated[dict[str, PhaseChecks], merge]
+    """Phase -> the project's real checks it ran (the latest, after any fix round)."""
+    fix_rounds: Annotated[dict[str, list[dict[str, object]]], merge]
+    """Phase -> its fix rounds so far (`orchestrator.checks.FixRound`, dumped)."""
     heads: Annotated[dict[str, str], merge]
     """Phase -> the workspace's commit when it started: what its turns read of the project, and
     where a rejected phase starts again (runs with a workspace only)."""
@@ -232,4 +253,6 @@ class RunUpdate(TypedDict, total=False):
     batch: dict[str, list[CollaboratorTask]]
     phase_status: dict[str, PhaseStatus]
     feedback: dict[str, str]
+    checks: dict[str, PhaseChecks]
+    fix_rounds: dict[str, list[dict[str, object]]]
     heads: dict[str, str]

@@ -70,9 +70,14 @@ class RunMessage(BaseModel):
     """The feedback of an approval, the reason of a rejection."""
     settings: dict[str, Any] = {}
     """Values of `FORWARDED` settings that were set, JSON-ready."""
+    checks: dict[str, Any] = {}
+    """The run's `--check*` options (`orchestrator.checks.CheckOptions`, dumped); empty: the defaults."""
 
     def options(self) -> RunOptions:
         """The `RunOptions` of a `start`."""
+        from orchestrator.checks.model import CheckOptions
+
+        c = CheckOptions.model_validate(self.checks)
         return RunOptions(
             task=self.task,
             project_dir=Path(self.project_dir),
@@ -84,6 +89,11 @@ class RunMessage(BaseModel):
             approval_gates=self.approval_gates,
             from_run=self.from_run,
             from_artifacts=Path(self.from_artifacts) if self.from_artifacts else None,
+            checks=c.commands,
+            check_timeout=c.timeout_s,
+            check_network=c.network,
+            check_python=c.python,
+            fix_rounds=c.fix_rounds,
         )
 
 
@@ -116,6 +126,14 @@ def require_broker(settings: Settings, broker: str | None) -> str:
     return url
 
 
+def _check_options(opts: RunOptions) -> dict[str, Any]:
+    """The run's `--check*` options for the message, `--check-python` absolute (workers share paths)."""
+    options = opts.check_options()
+    if options.python is not None:
+        options = options.model_copy(update={"python": Path(options.python).absolute()})
+    return options.model_dump(mode="json")
+
+
 async def submit(settings: Settings, opts: RunOptions, *, broker: str, queue: str) -> str:
     """Check the run, record it as queued, send it to the workers; its run id."""
     from orchestrator.checkpoint import open_persistence
@@ -143,6 +161,7 @@ async def submit(settings: Settings, opts: RunOptions, *, broker: str, queue: st
         from_run=opts.from_run,
         from_artifacts=str(Path(opts.from_artifacts).resolve()) if opts.from_artifacts else None,
         settings=forwarded(settings),
+        checks=_check_options(opts),
     )
     async with open_persistence(url, project_dir) as pers:
         found = await pers.saver.aget_tuple({"configurable": {"thread_id": run_id, "checkpoint_ns": ""}})

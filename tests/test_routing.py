@@ -528,6 +528,9 @@ def test_plan_json_has_the_pipeline_and_exactly_the_documented_phase_keys() -> N
                 "collaborators": [],
                 "required_collaborators": [],
                 "deliverables": {"a": ["a item for 2"]},
+                "checks": [],
+                "checks_note": "",
+                "checks_python": "",
             }
         ],
     }

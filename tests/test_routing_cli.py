@@ -138,6 +138,9 @@ def test_plan_json_lists_every_phase_of_the_pipeline(
         "collaborators",
         "required_collaborators",
         "deliverables",
+        "checks",
+        "checks_note",
+        "checks_python",
     ]
     assert list(first["deliverables"]) == [first["primary"], *first["collaborators"]]
     assert first["deliverables"]["database-specialist"][0] == "Logical data model"

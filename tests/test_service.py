@@ -245,6 +245,14 @@ def test_a_run_keeps_its_configuration_as_the_same_plain_json(project: Path) -> 
         "model": "offline",
         "cassette": None,
         "phases": ["design", "build"],
+        "checks": {
+            "commands": None,
+            "timeout_s": 600.0,
+            "network": False,
+            "python": None,
+            "code": None,
+            "fix_rounds": 2,
+        },
         "workspace": {
             "path": str(root / ".phasegraph" / "workspaces" / first.run_id),
             "root": str(root / ".phasegraph" / "workspaces" / first.run_id),

@@ -30,6 +30,8 @@ _MARKS = {
     "deliverable_written": "  [dim]✓[/dim]",
     "files_committed": "  [green]±[/green]",
     "repair_requested": "[yellow]![/yellow]",
+    "check_finished": "[blue]⚙[/blue]",
+    "fix_round": "[yellow]↻[/yellow]",
     "gate_passed": "[green]✔[/green]",
     "gate_failed": "[red]✘[/red]",
     "awaiting_approval": "[yellow]⏸[/yellow]",

@@ -82,13 +82,28 @@ def plan_command(
     pipeline: PipelineOption = None,
     agents_dir: AgentsDirOption = None,
     approval_gates: ApprovalGatesOption = False,
+    check: Annotated[
+        list[str] | None, typer.Option("--check", help="Plan with this check command (repeatable).")
+    ] = None,
+    check_python: Annotated[
+        Path | None, typer.Option("--check-python", help="Plan Python checks with this interpreter.")
+    ] = None,
     no_builtin_agents: NoBuiltinAgentsOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """The whole run for TASK, phase by phase, with no model call; exit 1 when a phase has no agent."""
+    """The whole run for TASK, phase by phase, with the checks it would run and why; no model call;
+    exit 1 when a phase has no agent."""
+    from orchestrator.checks.model import CheckOptions
+
     text = task_text(task, task_file)
+    checks = CheckOptions(commands=check or None, python=check_python)
     chosen, planned = Runner(load_settings(no_builtin_agents=no_builtin_agents or None)).plan(
-        text, project_dir, agents_dirs=agents_dir or [], pipeline=pipeline, approval_gates=approval_gates
+        text,
+        project_dir,
+        agents_dirs=agents_dir or [],
+        pipeline=pipeline,
+        approval_gates=approval_gates,
+        checks=checks,
     )
     if json_output:
         print_json(plan_json(chosen, planned))
@@ -187,3 +202,11 @@ def _print_plan(pipeline: Pipeline, planned: list[PlannedPhase]) -> None:
                 end_section=index == len(agents) - 1,
             )
     console.print(table)
+    for item in planned:
+        if item.checks or item.checks_note:
+            python = f" (Python: {safe_markup(item.checks_python)})" if item.checks_python else ""
+            console.print(f"Checks of phase {safe_markup(f'{item.label} {item.phase}')}{python}:")
+        for check in item.checks:
+            console.print(f"  {safe_markup(check.command)}  [dim]({safe_markup(check.why)})[/]")
+        if item.checks_note:
+            console.print(f"  {safe_markup(item.checks_note)}")

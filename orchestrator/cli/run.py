@@ -35,7 +35,7 @@ from orchestrator.cli._common import (
 from orchestrator.cli._progress import ProgressDisplay
 from orchestrator.cli._task import TaskFileOption, task_text
 from orchestrator.errors import AWAITING_APPROVAL, ConfigError, exit_code
-from orchestrator.result import RunResult
+from orchestrator.result import PhaseResult, RunResult
 from orchestrator.run import VERIFY_TASK, Runner, RunOptions
 from orchestrator.settings import Settings, load_settings
 
@@ -88,6 +88,42 @@ FromArtifactsOption = Annotated[
 ]
 RunIdOption = Annotated[str | None, typer.Option("--run-id", help="Use this run id.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+CheckOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--check",
+        help="A check command Verify runs (repeatable; no shell); default: the project's configuration, "
+        "else detected (pytest, npm test, go test, cargo test).",
+    ),
+]
+CheckTimeoutOption = Annotated[
+    float | None,
+    typer.Option("--check-timeout", help="Seconds before a check is killed, with all it started (600)."),
+]
+CheckNetworkOption = Annotated[
+    bool, typer.Option("--check-network", help="Let checks reach the network (default: cut off).")
+]
+InPlaceOption = Annotated[
+    bool,
+    typer.Option("--in-place", help="Write code in the project's own checkout, on a new branch (for CI)."),
+]
+IncludeUncommittedOption = Annotated[
+    bool,
+    typer.Option("--include-uncommitted", help="Carry uncommitted changes into the run's workspace."),
+]
+FixRoundsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--fix-rounds",
+        help="Rounds in which failing checks go back to the agent that wrote the code (2; 0 for CI).",
+    ),
+]
+CheckPythonOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--check-python", help="Python for Python checks (default: the project's .venv, else PATH)."
+    ),
+]
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -152,6 +188,11 @@ def _finish(result: RunResult, as_json: bool) -> None:
                 else f"none written (branch {ws.branch})"
             )
             _err.print(f"code: {terminal_safe(wrote, one_line=True)}", markup=False)
+        for phase in result.phases:
+            if phase.checks or phase.checks_note:
+                _err.print(
+                    f"checks ({phase.key}): {terminal_safe(_checks_line(phase), one_line=True)}", markup=False
+                )
         u = result.usage
         _err.print(
             f"usage: {u.calls} calls, {u.prompt_tokens} prompt + {u.completion_tokens} completion tokens, "
@@ -162,6 +203,15 @@ def _finish(result: RunResult, as_json: bool) -> None:
             verb = "approve" if result.error_type == AWAITING_APPROVAL else "resume"
             _err.print(f"continue with: phasegraph {verb} {result.run_id}", markup=False)
     raise typer.Exit(exit_code(result))
+
+
+def _checks_line(phase: PhaseResult) -> str:
+    """`pytest passed (12 passed), after 1 fix round`, or why the phase ran no check."""
+    if not phase.checks:
+        return phase.checks_note
+    line = "; ".join(f"{c.name} {c.status} ({c.message})" for c in phase.checks)
+    rounds = len(phase.fix_rounds)
+    return line + (f", after {rounds} fix round{'s' if rounds > 1 else ''}" if rounds else "")
 
 
 def _start(
@@ -217,17 +267,14 @@ def run(
     ] = None,
     from_run: FromRunOption = None,
     from_artifacts: FromArtifactsOption = None,
-    in_place: Annotated[
-        bool,
-        typer.Option(
-            "--in-place", help="Write code in the project's own checkout, on a new branch (for CI)."
-        ),
-    ] = False,
-    include_uncommitted: Annotated[
-        bool,
-        typer.Option("--include-uncommitted", help="Carry uncommitted changes into the run's workspace."),
-    ] = False,
+    in_place: InPlaceOption = False,
+    include_uncommitted: IncludeUncommittedOption = False,
     langchain_model: ChatModelOption = None,
+    check: CheckOption = None,
+    check_timeout: CheckTimeoutOption = None,
+    check_network: CheckNetworkOption = False,
+    check_python: CheckPythonOption = None,
+    fix_rounds: FixRoundsOption = None,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -243,6 +290,11 @@ def run(
         approval_gates=approval_gates,
         from_run=from_run,
         from_artifacts=from_artifacts,
+        checks=check or None,
+        check_timeout=check_timeout,
+        check_network=check_network,
+        check_python=check_python,
+        fix_rounds=fix_rounds,
         in_place=in_place,
         include_uncommitted=include_uncommitted,
     )
@@ -292,10 +344,16 @@ def verify(
     agents_dir: AgentsDirOption = None,
     no_builtin_agents: NoBuiltinAgentsOption = False,
     langchain_model: ChatModelOption = None,
+    check: CheckOption = None,
+    check_timeout: CheckTimeoutOption = None,
+    check_network: CheckNetworkOption = False,
+    check_python: CheckPythonOption = None,
+    fix_rounds: FixRoundsOption = None,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Run only the Verify phase (for CI); each deliverable becomes a JUnit test case."""
+    """Run only the Verify phase (for CI): the project's real checks, then the Verify agents;
+    `--junit` gets a suite per check with a case per real test, and a case per deliverable."""
     opts = RunOptions(
         task=task_text(task, task_file, flag="--task", default=VERIFY_TASK),
         project_dir=project_dir,
@@ -304,6 +362,11 @@ def verify(
         agents_dirs=agents_dir or [],
         from_run=from_run,
         from_artifacts=from_artifacts,
+        checks=check or None,
+        check_timeout=check_timeout,
+        check_network=check_network,
+        check_python=check_python,
+        fix_rounds=fix_rounds,
     )
     _start(
         opts,

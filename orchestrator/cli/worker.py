@@ -25,7 +25,12 @@ from orchestrator.cli._common import (
 from orchestrator.cli._task import TaskFileOption, task_text
 from orchestrator.cli.run import (
     CassetteOption,
+    CheckNetworkOption,
+    CheckOption,
     CheckpointOption,
+    CheckPythonOption,
+    CheckTimeoutOption,
+    FixRoundsOption,
     FromArtifactsOption,
     FromRunOption,
     MaxTokensOption,
@@ -109,6 +114,11 @@ def submit(
     ] = None,
     from_run: FromRunOption = None,
     from_artifacts: FromArtifactsOption = None,
+    check: CheckOption = None,
+    check_timeout: CheckTimeoutOption = None,
+    check_network: CheckNetworkOption = False,
+    check_python: CheckPythonOption = None,
+    fix_rounds: FixRoundsOption = None,
     broker: BrokerOption = None,
     queue: QueueOption = DEFAULT_QUEUE,
     as_json: JsonOption = False,
@@ -128,6 +138,11 @@ def submit(
         approval_gates=approval_gates,
         from_run=from_run,
         from_artifacts=from_artifacts,
+        checks=check or None,
+        check_timeout=check_timeout,
+        check_network=check_network,
+        check_python=check_python,
+        fix_rounds=fix_rounds,
     )
     settings = _settings(
         provider=provider,
