@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -106,6 +106,30 @@ class RunOptions:
                 "use either --from RUN_ID or --from-artifacts DIR, not both "
                 "(in Python, either from_run or from_artifacts)"
             )
+
+    def to_json(self) -> dict[str, Any]:
+        """Every option as JSON, paths absolute: what a queued run's message carries to a worker
+        that sees the project at the same path (`orchestrator.submit.RunMessage`)."""
+        data: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Path):
+                value = str(value.absolute())
+            elif f.name == "agents_dirs":
+                value = [str(Path(d).absolute()) for d in value]
+            elif isinstance(value, Sequence) and not isinstance(value, str):
+                value = list(value)
+            data[f.name] = value
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunOptions:
+        """The options `to_json` wrote; checked again as any new `RunOptions` is."""
+        names = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in names}
+        if kwargs.get("check_python") is not None:
+            kwargs["check_python"] = Path(kwargs["check_python"])
+        return cls(**kwargs)
 
     def check_options(self) -> CheckOptions:
         """The run's `--check*` options, checked (`ConfigError` naming the flag)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,6 +42,7 @@ FORWARDED = (
     "price_out",
     "max_steps",
     "max_handoff_depth",
+    "no_builtin_agents",
 )
 """The settings a message carries: what the submitter chose for the run, never a credential
 (a worker's API key, base URL and rate limit come from its own environment)."""
@@ -58,43 +59,17 @@ class RunMessage(BaseModel):
     action: Action = "start"
     project_dir: str
     """Absolute: every worker sees the project directory at this same path."""
-    task: str = ""
-    pipeline: str | None = None
-    phases: list[str] = []
-    until: str | None = None
-    agents_dirs: list[str] = []
-    approval_gates: bool | None = None
-    from_run: str | None = None
-    from_artifacts: str | None = None
+    options: dict[str, Any] = {}
+    """The run's `RunOptions` (`RunOptions.to_json`) for a `start`: every option a run takes,
+    paths absolute; empty for a decision."""
     text: str = ""
     """The feedback of an approval, the reason of a rejection."""
     settings: dict[str, Any] = {}
     """Values of `FORWARDED` settings that were set, JSON-ready."""
-    checks: dict[str, Any] = {}
-    """The run's `--check*` options (`orchestrator.checks.CheckOptions`, dumped); empty: the defaults."""
 
-    def options(self) -> RunOptions:
+    def run_options(self) -> RunOptions:
         """The `RunOptions` of a `start`."""
-        from orchestrator.checks.model import CheckOptions
-
-        c = CheckOptions.model_validate(self.checks)
-        return RunOptions(
-            task=self.task,
-            project_dir=Path(self.project_dir),
-            pipeline=self.pipeline,
-            phases=self.phases,
-            until=self.until,
-            run_id=self.run_id,
-            agents_dirs=[Path(d) for d in self.agents_dirs],
-            approval_gates=self.approval_gates,
-            from_run=self.from_run,
-            from_artifacts=Path(self.from_artifacts) if self.from_artifacts else None,
-            checks=c.commands,
-            check_timeout=c.timeout_s,
-            check_network=c.network,
-            check_python=c.python,
-            fix_rounds=c.fix_rounds,
-        )
+        return RunOptions.from_json({**self.options, "run_id": self.run_id, "project_dir": self.project_dir})
 
 
 def forwarded(settings: Settings) -> dict[str, Any]:
@@ -126,14 +101,6 @@ def require_broker(settings: Settings, broker: str | None) -> str:
     return url
 
 
-def _check_options(opts: RunOptions) -> dict[str, Any]:
-    """The run's `--check*` options for the message, `--check-python` absolute (workers share paths)."""
-    options = opts.check_options()
-    if options.python is not None:
-        options = options.model_copy(update={"python": Path(options.python).absolute()})
-    return options.model_dump(mode="json")
-
-
 async def submit(settings: Settings, opts: RunOptions, *, broker: str, queue: str) -> str:
     """Check the run, record it as queued, send it to the workers; its run id."""
     from orchestrator.checkpoint import open_persistence
@@ -149,19 +116,12 @@ async def submit(settings: Settings, opts: RunOptions, *, broker: str, queue: st
         check_until(pipeline, keys, opts.until)
     runner.catalog(project_dir, opts.agents_dirs).check()
     run_id = opts.run_id or new_run_id()
+    resolved = replace(opts, run_id=run_id, project_dir=project_dir, pipeline=pipeline_name, phases=keys)
     message = RunMessage(
         run_id=run_id,
         project_dir=str(project_dir),
-        task=opts.task,
-        pipeline=pipeline_name,
-        phases=keys,
-        until=opts.until,
-        agents_dirs=[str(Path(d).resolve()) for d in opts.agents_dirs],
-        approval_gates=opts.approval_gates,
-        from_run=opts.from_run,
-        from_artifacts=str(Path(opts.from_artifacts).resolve()) if opts.from_artifacts else None,
+        options=resolved.to_json(),
         settings=forwarded(settings),
-        checks=_check_options(opts),
     )
     async with open_persistence(url, project_dir) as pers:
         found = await pers.saver.aget_tuple({"configurable": {"thread_id": run_id, "checkpoint_ns": ""}})

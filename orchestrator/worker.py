@@ -164,7 +164,7 @@ async def _advance(runner: Runner, message: RunMessage, project_dir: Path) -> Ru
     """Start, continue, approve or reject the run, whatever an earlier delivery already did."""
     if message.action == "start" and await _stored(runner, message.run_id, project_dir) is None:
         try:
-            return await runner.start(message.options())
+            return await runner.start(message.run_options())
         except ConfigError as exc:
             if isinstance(exc, RunLocked) or await _stored(runner, message.run_id, project_dir) is None:
                 raise

@@ -249,10 +249,10 @@ def test_unreadable_coverage_is_refused(tmp_path: Path, text: str) -> None:
 
 def test_a_queued_run_carries_its_check_options_to_the_worker() -> None:
     from orchestrator.run import RunOptions
-    from orchestrator.submit import RunMessage, _check_options
+    from orchestrator.submit import RunMessage
 
     opts = RunOptions(task="t", checks=["pytest -x"], check_timeout=30, check_network=True, fix_rounds=0)
     message = RunMessage.model_validate_json(
-        RunMessage(run_id="r", project_dir="/p", task="t", checks=_check_options(opts)).model_dump_json()
+        RunMessage(run_id="r", project_dir="/p", options=opts.to_json()).model_dump_json()
     )
-    assert message.options().check_options() == opts.check_options()
+    assert message.run_options().check_options() == opts.check_options()

@@ -128,7 +128,9 @@ def test_a_worker_that_cannot_see_the_project_directory_fails_the_run_saying_so(
     pg_url: str, tmp_path: Path
 ) -> None:
     run_id = unique("blind")
-    message = RunMessage(run_id=run_id, project_dir=str(tmp_path / "elsewhere"), task="Add a health endpoint")
+    message = RunMessage(
+        run_id=run_id, project_dir=str(tmp_path / "elsewhere"), options={"task": "Add a health endpoint"}
+    )
 
     async def outcome() -> tuple[str, Any]:
         status = await advance(message, pg_url)
@@ -212,7 +214,9 @@ def test_an_unexpected_error_is_retried_then_fails_the_run_saying_why(
 
     monkeypatch.setattr(worker, "advance", outage)
     run_id = unique("outage")
-    body = RunMessage(run_id=run_id, project_dir=str(tmp_path), task="Add a health endpoint").model_dump()
+    body = RunMessage(
+        run_id=run_id, project_dir=str(tmp_path), options={"task": "Add a health endpoint"}
+    ).model_dump()
     if retried:
         with pytest.raises(_Retry) as raised:
             worker._advance_task(_task(pg_url), body, failures)
@@ -229,3 +233,34 @@ def test_an_unexpected_error_is_retried_then_fails_the_run_saying_why(
         "failed",
         "RuntimeError: server closed the connection unexpectedly",
     )
+
+
+def test_a_message_carries_every_run_option_and_gives_them_back() -> None:
+    """Whatever `RunOptions` gains travels to the worker without a second list of fields."""
+    from dataclasses import fields
+
+    from orchestrator.run import RunOptions
+
+    opts = RunOptions(
+        task="Add a health endpoint",
+        project_dir=Path("/srv/app"),
+        pipeline="full",
+        phases="design,build",
+        until="design",
+        agents_dirs=[Path("/srv/cards")],
+        approval_gates=True,
+        from_run="earlier-run",
+        checks=["pytest -x"],
+        check_timeout=30,
+        check_network=True,
+        check_python=Path("/srv/app/.venv/bin/python"),
+        fix_rounds=0,
+        in_place=True,
+        include_uncommitted=True,
+    )
+    sent = RunMessage(run_id="r-1", project_dir="/srv/app", options=opts.to_json())
+    back = RunMessage.model_validate_json(sent.model_dump_json()).run_options()
+    for f in fields(RunOptions):
+        if f.name != "run_id":
+            assert getattr(back, f.name) == getattr(opts, f.name), f.name
+    assert back.run_id == "r-1"

@@ -18,6 +18,7 @@ from orchestrator.cli._common import (
     AgentsDirOption,
     BrokerOption,
     JsonOption,
+    NoBuiltinAgentsOption,
     ProjectDirOption,
     QueueOption,
     print_json,
@@ -33,6 +34,8 @@ from orchestrator.cli.run import (
     FixRoundsOption,
     FromArtifactsOption,
     FromRunOption,
+    IncludeUncommittedOption,
+    InPlaceOption,
     MaxTokensOption,
     MaxUsdOption,
     ModelOption,
@@ -109,11 +112,14 @@ def submit(
     price_out: PriceOutOption = None,
     checkpoint_url: CheckpointOption = None,
     agents_dir: AgentsDirOption = None,
+    no_builtin_agents: NoBuiltinAgentsOption = False,
     approval_gates: Annotated[
         bool | None, typer.Option("--approval-gates/--no-approval-gates", help="Pause after every phase.")
     ] = None,
     from_run: FromRunOption = None,
     from_artifacts: FromArtifactsOption = None,
+    in_place: InPlaceOption = False,
+    include_uncommitted: IncludeUncommittedOption = False,
     check: CheckOption = None,
     check_timeout: CheckTimeoutOption = None,
     check_network: CheckNetworkOption = False,
@@ -143,6 +149,8 @@ def submit(
         check_network=check_network,
         check_python=check_python,
         fix_rounds=fix_rounds,
+        in_place=in_place,
+        include_uncommitted=include_uncommitted,
     )
     settings = _settings(
         provider=provider,
@@ -154,6 +162,7 @@ def submit(
         price_in=price_in,
         price_out=price_out,
         checkpoint_url=checkpoint_url,
+        no_builtin_agents=no_builtin_agents or None,
     )
     broker_url = require_broker(settings, broker)
     queued = asyncio.run(queue_run(settings, opts, broker=broker_url, queue=queue))
