@@ -34,10 +34,6 @@ browser:
 	  else echo "browser: chromium or graphviz missing and not root; the browser test will skip"; fi; \
 	fi
 
-# The README's picture: an offline run of the example project, its report.html photographed.
-screenshot: $(STAMP) browser
-	$(PY) -m tests._browser docs/report.png
-
 DEMO_TASK := Add JWT authentication to the FastAPI notes service
 DEMO_DIR  := examples/fastapi-service
 # The example's own environment (FastAPI, pytest): Verify runs its real tests with it. It lives
@@ -58,6 +54,11 @@ demo: $(STAMP) $(DEMO_VENV)/.installed
 		--check-python $(DEMO_PY)
 	@echo "The Verify phase's real checks (the example's tests), from the run's report.md:"
 	@sed -n '/^\*\*Checks/,/^$$/p' "$$(ls -td $(DEMO_DIR)/.phasegraph/runs/*/ | head -1)report.md"
+
+# The README's picture: the example project's run against the fake OpenAI server (its tests run
+# in the example's environment), its report.html photographed.
+screenshot: $(STAMP) browser $(DEMO_VENV)/.installed
+	$(PY) -m tests._browser docs/report.png $(DEMO_PY)
 
 # The benchmarks' optional extras (exact token counts) go into .venv; the peers (CrewAI,
 # langgraph-supervisor) get their own venvs under benchmarks/, created on first use.

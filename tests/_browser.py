@@ -105,8 +105,9 @@ def look_at(
     return seen
 
 
-def demo_screenshot(target: Path) -> None:
-    """The example project's run against the fake server, its report photographed at `target`."""
+def demo_screenshot(target: Path, check_python: Path | None = None) -> None:
+    """The example project's run against the fake server, its report photographed at `target`;
+    `check_python` runs the example's tests (the Makefile's example environment)."""
     from benchmarks.fake_openai import FakeOpenAI, FaultConfig
     from orchestrator import Orchestrator
     from orchestrator.settings import load_settings
@@ -124,7 +125,7 @@ def demo_screenshot(target: Path) -> None:
             price_out=0.60,
             max_usd=0.05,
         )
-        result = Orchestrator(settings=settings).run(DEMO_TASK, project)
+        result = Orchestrator(settings=settings, check_python=check_python).run(DEMO_TASK, project)
         look_at(Path(result.run_dir) / "report.html", target, height=900)
 
 
@@ -132,4 +133,5 @@ if __name__ == "__main__":
     reason = missing_browser()
     if reason:
         sys.exit(f"screenshot: {reason}")
-    demo_screenshot(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/report.png"))
+    python = Path(sys.argv[2]).absolute() if len(sys.argv) > 2 else None
+    demo_screenshot(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/report.png"), python)
