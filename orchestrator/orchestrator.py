@@ -465,6 +465,8 @@ class Orchestrator:
         approval_gates: bool | None = None,
         from_run: str | None = None,
         from_artifacts: PathLike | None = None,
+        in_place: bool = False,
+        include_uncommitted: bool = False,
     ) -> RunHandle:
         """Queue the run for `phasegraph worker` processes (README, "Running on many machines"):
         a handle with `wait()`, `status()`, `result()`, `approve()` and `reject()`."""
@@ -485,6 +487,8 @@ class Orchestrator:
             approval_gates=approval_gates,
             from_run=from_run,
             from_artifacts=from_artifacts,
+            in_place=in_place,
+            include_uncommitted=include_uncommitted,
         )
         url = require_broker(self.settings, broker)
         queued = run_sync(queue_run(self.settings, opts, broker=url, queue=queue))

@@ -323,28 +323,22 @@ class Router:
     ) -> Candidate:
         mention = named.get(card.id.lower())
         project = self._project[card.id]
-        if not term_hits and not implied_hits and mention is None:
-            if project and affinity:
-                reasons = [*self._decay(list(affinity)), *project]
-                score = round(sum(r.points for r in reasons), 2)
-                return Candidate(
-                    id=card.id,
-                    score=score,
-                    priority=card.priority,
-                    tier="none",
-                    reasons=reasons,
-                    origin=self._origin[card.id],
-                    default_deliverables=default,
-                )
+
+        def candidate(reasons: list[Reason], score: float | None = None) -> Candidate:
             return Candidate(
                 id=card.id,
-                score=self._project_score[card.id],
+                score=round(sum(r.points for r in reasons), 2) if score is None else score,
                 priority=card.priority,
                 tier="none",
-                reasons=list(project),
+                reasons=reasons,
                 origin=self._origin[card.id],
                 default_deliverables=default,
             )
+
+        if not term_hits and not implied_hits and mention is None:
+            if project and affinity:
+                return candidate([*self._decay(list(affinity)), *project])
+            return candidate(list(project), self._project_score[card.id])
         matches: list[_Match] = []
         used: set[int] = set()
         if mention is not None:
@@ -369,17 +363,7 @@ class Router:
             text = task[tokens[position].start : tokens[position].end]
             matches.append(_Match("implied", trigger, word, text, points))
         matches.extend(affinity)
-        reasons = [*self._decay(matches), *project]
-        score = round(sum(r.points for r in reasons), 2)
-        return Candidate(
-            id=card.id,
-            score=score,
-            priority=card.priority,
-            tier="none",
-            reasons=reasons,
-            origin=self._origin[card.id],
-            default_deliverables=default,
-        )
+        return candidate([*self._decay(matches), *project])
 
     def _decay(self, matches: list[_Match]) -> list[Reason]:
         """The k-th best match of a group earns `decay ** k` of its points; one agent mention counts."""
