@@ -385,6 +385,7 @@ class PhaseNodes:
             "outputs": dict.fromkeys(self._mine(state.get("outputs"))),
             "requests": dict.fromkeys(self._mine(state.get("requests"))),
             "dispatched": dict.fromkeys(self._mine(state.get("dispatched"))),
+            "fix_rounds": {self.key: None},  # the rewound attempt's: its commits are gone
             "feedback": {self.key: text},
             "phase_status": {self.key: {"status": "running", "rejected": text}},
         }

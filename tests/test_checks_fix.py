@@ -216,3 +216,24 @@ def test_the_final_section_appears_once_after_a_crash_at_the_gate(
     for text, chars in texts.values():
         assert text.count(MARKER) == 1 and text.count("## Final check results") == 1
         assert chars == len(text)
+
+
+def test_a_rejected_verify_starts_its_fix_rounds_again(tmp_path: Path) -> None:
+    project = make_git_project(tmp_path / "calc", FILES)
+    runner = Runner(load_settings(provider="offline"), provider=_provider([]))
+    opts = RunOptions(
+        task=TASK,
+        project_dir=project,
+        checks=[f"{sys.executable} -m pytest"],
+        run_id="gated",
+        approval_gates=True,
+    )
+    paused = asyncio.run(runner.start(opts))
+    for _ in ("design", "build"):
+        paused = asyncio.run(runner.approve("gated", project))
+    assert paused.status == "paused" and [r.round for r in paused.phase("verify").fix_rounds] == [1]
+    again = asyncio.run(runner.reject("gated", project, reason="Check it again."))
+    # The rejected attempt's fix commit is rewound: the bug is back, and one new round repairs it.
+    assert again.status == "paused" and [r.round for r in again.phase("verify").fix_rounds] == [1]
+    for text, chars in _verify_texts(again).values():
+        assert text.count(MARKER) == 1 and chars == len(text)
