@@ -80,6 +80,7 @@ def final_outputs(
 ) -> dict[str, AgentOutput]:
     """`updated` plus every other output of phase `key`, each deliverable (text and file) ending
     with the final-results section; `updated` itself when no fix round ran."""
+    from orchestrator._turn import emit
     from orchestrator._writes import files_section
     from orchestrator.artifacts import write_deliverable
     from orchestrator.changes import TurnChanges
@@ -98,7 +99,15 @@ def final_outputs(
         texts = {name: with_final(text, section) for name, text in out["deliverables"].items()}
         for name, text in texts.items():
             shown = first_text(text) + files_section(ctx.workspace, done, name) + f"\n\n{section}"
-            write_deliverable(ctx.run_dir, key, out["agent"], name, shown, run_id=ctx.run_id)
+            path = write_deliverable(ctx.run_dir, key, out["agent"], name, shown, run_id=ctx.run_id)
+            emit(
+                "deliverable_written",
+                ctx.run_id,
+                key,
+                out["agent"],
+                f"{name} + final check results -> {path}",
+                path=path,
+            )
         new = out.copy()
         new["deliverables"] = texts
         result[out_key] = new
