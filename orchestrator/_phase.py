@@ -31,6 +31,7 @@ from orchestrator._turn import (
     work,
 )
 from orchestrator._writes import phase_head, refresh_snapshot
+from orchestrator.checks.final import final_outputs
 from orchestrator.checks.fixing import fix_round
 from orchestrator.checks.model import CheckOptions
 from orchestrator.checks.phase import checks_blocks, failing_checks, failure_message, run_phase_checks
@@ -291,7 +292,8 @@ class PhaseNodes:
     async def gate(self, state: RunState, runtime: Runtime[RunContext]) -> RunUpdate:
         """Check every deliverable of the phase; ask once for what is missing; send failing checks
         back to the agent that wrote the code (one fix round per pass, the gate looping back to
-        itself); then pass or fail the phase."""
+        itself); then pass or fail the phase, after fix rounds with the final check results
+        appended to each of its deliverables (`checks.final`)."""
         ctx = runtime.context
         phase = ctx.pipeline.phase(self.key)
         status = state["phase_status"][self.key]
@@ -317,7 +319,7 @@ class PhaseNodes:
                     update["checks"] = {self.key: again}
                 return update
         verdict = self._verdict(ctx, phase, still, failure_message(failing) if failing else "")
-        return {"outputs": updated, "phase_status": {self.key: verdict}}
+        return {"outputs": final_outputs(ctx, state, self.key, updated), "phase_status": {self.key: verdict}}
 
     async def _deliverables(
         self, ctx: RunContext, state: RunState, phase: PhaseSpec
@@ -383,6 +385,7 @@ class PhaseNodes:
             "outputs": dict.fromkeys(self._mine(state.get("outputs"))),
             "requests": dict.fromkeys(self._mine(state.get("requests"))),
             "dispatched": dict.fromkeys(self._mine(state.get("dispatched"))),
+            "fix_rounds": {self.key: None},  # the rewound attempt's: its commits are gone
             "feedback": {self.key: text},
             "phase_status": {self.key: {"status": "running", "rejected": text}},
         }

@@ -129,9 +129,18 @@ def _texts(manifest: Mapping[str, Any], run_dir: Path | None) -> dict[str, str]:
                     text = read_deliverable(safe_join(run_dir, d["path"]))
                 except (OSError, UnsafePath, UnicodeDecodeError):
                     continue
-                cut = text[:DELIVERABLE_CHARS]
-                texts[d["path"]] = cut + ("\n\n… (cut here; the file has the rest)" if cut != text else "")
+                texts[d["path"]] = _cut(text)
     return texts
+
+
+def _cut(text: str) -> str:
+    """`text` cut at `DELIVERABLE_CHARS`, its final check results (`checks.final`) kept whole and
+    their marker (an HTML comment the page would show escaped) left out."""
+    from orchestrator.checks.final import MARKER
+
+    head, _, section = text.partition(MARKER)
+    cut = head[:DELIVERABLE_CHARS]
+    return cut + ("\n\n… (cut here; the file has the rest)\n\n" if cut != head else "") + section
 
 
 def _failures_first(checks: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

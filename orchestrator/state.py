@@ -254,5 +254,5 @@ class RunUpdate(TypedDict, total=False):
     phase_status: dict[str, PhaseStatus]
     feedback: dict[str, str]
     checks: dict[str, PhaseChecks]
-    fix_rounds: dict[str, list[dict[str, object]]]
+    fix_rounds: Mapping[str, list[dict[str, object]] | None]
     heads: dict[str, str]

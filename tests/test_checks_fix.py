@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from orchestrator.artifacts import read_deliverable
+from orchestrator.checks.final import MARKER
 from orchestrator.providers.base import ModelRequest
 from orchestrator.providers.offline import OfflineProvider
 from orchestrator.result import RunResult
@@ -30,15 +32,15 @@ FIXED = "def add(a, b):\n    return a + b\n"
 FIX_ASKED = "The project's own checks fail"
 
 
-def _provider(asked: list[str]) -> OfflineProvider:
-    """Writing turns write calc.py: with a bug, except when asked to fix failing checks."""
+def _provider(asked: list[str], first: str = BUGGY) -> OfflineProvider:
+    """Writing turns write calc.py: `first` (with a bug), except when asked to fix failing checks."""
 
     def answer(request: ModelRequest[Any]) -> dict[str, Any] | None:
         if "changes" not in request.output_model.model_fields:
             return None
         fixing = any(FIX_ASKED in m.content for m in request.messages)
         asked.append(f"{request.phase}/{request.agent}/{'fix' if fixing else 'turn'}")
-        change = {"path": "calc.py", "action": "write", "content": FIXED if fixing else BUGGY}
+        change = {"path": "calc.py", "action": "write", "content": FIXED if fixing else first}
         return {"changes": [{"edits": [], **change, "deliverable": deliverables_of(request.output_model)[0]}]}
 
     return OfflineProvider(custom_output=answer)
@@ -132,3 +134,106 @@ def test_verify_from_a_run_checks_that_runs_code(tmp_path: Path) -> None:
     (check,) = verified.phase("verify").checks
     # Build's buggy add() fails the check; the user's own stub would have raised instead.
     assert check.status == "failed" and "assert -1 == 5" in check.tests[0].message
+
+
+def _verify_texts(result: RunResult) -> dict[str, tuple[str, int]]:
+    """Each Verify deliverable file's text (without its header) and its manifest `chars`."""
+    run_dir = Path(result.run_dir)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    (verify,) = [p for p in manifest["phases"] if p["key"] == "verify"]
+    return {
+        d["path"]: (read_deliverable(run_dir / d["path"]), d["chars"])
+        for agent in verify["agents"]
+        for d in agent["deliverables"]
+    }
+
+
+def test_after_a_fix_round_every_verify_deliverable_states_the_final_passing_results(tmp_path: Path) -> None:
+    project = make_git_project(tmp_path / "calc", FILES)
+    result = _run(project, _provider([]))
+    assert result.status == "completed", result.message
+    texts = _verify_texts(result)
+    assert texts
+    for path, (text, chars) in texts.items():
+        first, final = text.split(MARKER)
+        assert "## Final check results (after fix round 1)" in final, path
+        assert "every check passes after fix round 1" in final and "**passed** (1 passed, exit 0)" in final
+        assert "fix round 1:" in final and "1 file(s) changed; then pytest passed (1 passed)" in final
+        assert first.startswith("Offline output for") and MARKER not in first  # the agent's text: kept
+        assert chars == len(text), path  # the manifest counts the text with its section
+    report = (Path(result.run_dir) / "report.html").read_text()
+    assert "Final check results (after fix round 1)" in report and "phasegraph: final" not in report
+
+
+def test_final_results_of_exhausted_rounds_name_the_failing_test(tmp_path: Path) -> None:
+    project = make_git_project(tmp_path / "calc", FILES)
+
+    def nothing(request: ModelRequest[Any]) -> dict[str, Any] | None:
+        return {"changes": []} if "changes" in request.output_model.model_fields else None
+
+    result = _run(project, OfflineProvider(custom_output=nothing), fix_rounds=1)
+    assert result.status == "failed"
+    for text, _ in _verify_texts(result).values():
+        final = text.split(MARKER)[1]
+        assert "1 of 1 check(s) still fail after 1 fix round(s)" in final
+        assert "failed `tests.test_calc::test_add`" in final and "NotImplementedError" in final
+
+
+def test_checks_passing_at_once_add_no_final_section(tmp_path: Path) -> None:
+    project = make_git_project(tmp_path / "calc", FILES)
+    result = _run(project, _provider([], first=FIXED))
+    assert result.status == "completed" and result.phase("verify").fix_rounds == []
+    texts = _verify_texts(result)
+    assert texts and not any(MARKER in text for text, _ in texts.values())
+
+
+def test_the_final_section_appears_once_after_a_crash_at_the_gate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.checks.final import final_outputs as real
+    from orchestrator.errors import WriteFailed
+
+    crashed: list[bool] = []
+
+    def crash_once(*args: Any) -> Any:
+        """The files are written, then the run dies before the gate's step is checkpointed."""
+        outputs = real(*args)
+        if outputs and not crashed:
+            crashed.append(True)
+            raise WriteFailed("the disk filled up after the deliverables were written")
+        return outputs
+
+    monkeypatch.setattr("orchestrator._phase.final_outputs", crash_once)
+    project = make_git_project(tmp_path / "calc", FILES)
+    runner = Runner(load_settings(provider="offline"), provider=_provider([]))
+    opts = RunOptions(task=TASK, project_dir=project, checks=[f"{sys.executable} -m pytest"], run_id="gate")
+    stopped = asyncio.run(runner.start(opts))
+    assert stopped.error_type == "WriteFailed" and crashed
+    resumed = asyncio.run(runner.resume("gate", project))
+    assert resumed.status == "completed", resumed.message
+    texts = _verify_texts(resumed)
+    assert texts
+    for text, chars in texts.values():
+        assert text.count(MARKER) == 1 and text.count("## Final check results") == 1
+        assert chars == len(text)
+
+
+def test_a_rejected_verify_starts_its_fix_rounds_again(tmp_path: Path) -> None:
+    project = make_git_project(tmp_path / "calc", FILES)
+    runner = Runner(load_settings(provider="offline"), provider=_provider([]))
+    opts = RunOptions(
+        task=TASK,
+        project_dir=project,
+        checks=[f"{sys.executable} -m pytest"],
+        run_id="gated",
+        approval_gates=True,
+    )
+    paused = asyncio.run(runner.start(opts))
+    for _ in ("design", "build"):
+        paused = asyncio.run(runner.approve("gated", project))
+    assert paused.status == "paused" and [r.round for r in paused.phase("verify").fix_rounds] == [1]
+    again = asyncio.run(runner.reject("gated", project, reason="Check it again."))
+    # The rejected attempt's fix commit is rewound: the bug is back, and one new round repairs it.
+    assert again.status == "paused" and [r.round for r in again.phase("verify").fix_rounds] == [1]
+    for text, chars in _verify_texts(again).values():
+        assert text.count(MARKER) == 1 and chars == len(text)
