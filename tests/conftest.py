@@ -185,6 +185,26 @@ def pg_url() -> Iterator[str]:
     yield PG_URL
 
 
+@pytest.fixture
+def rabbitmq() -> str:
+    """The local RabbitMQ's broker URL, or a skip that says why."""
+    from benchmarks._workers import RABBITMQ_URL, listening
+
+    if not listening(5672):
+        pytest.skip("RabbitMQ is not running on 127.0.0.1:5672")
+    return RABBITMQ_URL
+
+
+@pytest.fixture
+def redis() -> str:
+    """The local Redis's broker URL (a database of its own), or a skip that says why."""
+    from benchmarks._workers import listening, redis_url
+
+    if not listening(6379):
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    return redis_url()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def checkpoint_url(request: pytest.FixtureRequest, project: Path) -> str:
     """The same test on the project's SQLite file (named explicitly) and on the local PostgreSQL."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks._workers import RABBITMQ_URL, delete_queue, listening, unique
+from benchmarks._workers import RABBITMQ_URL, delete_queue, unique
 from orchestrator import Orchestrator
 from orchestrator.checkpoint import open_persistence
 from orchestrator.run import Runner
@@ -19,13 +19,6 @@ from orchestrator.submit import FORWARDED, RunMessage
 from orchestrator.worker import UNEXPECTED_TRIES, advance
 
 SECRET = "sk-submitter-secret-0123456789"
-
-
-@pytest.fixture
-def rabbitmq() -> str:
-    if not listening(5672):
-        pytest.skip("RabbitMQ is not running on 127.0.0.1:5672")
-    return RABBITMQ_URL
 
 
 @pytest.fixture

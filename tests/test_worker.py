@@ -12,10 +12,7 @@ from typing import Any
 import pytest
 
 from benchmarks._workers import (
-    RABBITMQ_URL,
     Worker,
-    listening,
-    redis_url,
     statuses,
     unique,
     wait_until,
@@ -27,20 +24,6 @@ from orchestrator import Orchestrator
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 RUNS = 20
-
-
-@pytest.fixture
-def rabbitmq() -> str:
-    if not listening(5672):
-        pytest.skip("RabbitMQ is not running on 127.0.0.1:5672")
-    return RABBITMQ_URL
-
-
-@pytest.fixture
-def redis() -> str:
-    if not listening(6379):
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
-    return redis_url()
 
 
 def manifest(project: Path, run_id: str) -> dict[str, Any]:
