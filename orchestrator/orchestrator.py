@@ -522,8 +522,11 @@ class Orchestrator:
         approval_gates: bool | None = None,
         from_run: str | None = None,
         from_artifacts: PathLike | None = None,
+        in_place: bool = False,
+        include_uncommitted: bool = False,
     ) -> Run:
-        """A run handle with its run id and nothing executed yet; `run.next()` runs one phase."""
+        """A run handle with its run id and nothing executed yet; `run.next()` runs one phase.
+        `in_place` and `include_uncommitted` are `run`'s, for a pipeline with a phase that writes."""
         from orchestrator.run import new_run_id
         from orchestrator.stepping import Run
 
@@ -536,6 +539,8 @@ class Orchestrator:
             approval_gates=approval_gates,
             from_run=from_run,
             from_artifacts=from_artifacts,
+            in_place=in_place,
+            include_uncommitted=include_uncommitted,
         )
         return Run(self, opts, keys=self._runner(None).phases_of(opts))
 

@@ -305,6 +305,17 @@ def test_the_notebook_step_of_a_writing_phase_shows_its_diff_collapsed(repo: Pat
     assert "+++ b/src/backend-python.py" in shown and shown.rstrip().endswith("</details>")
 
 
+def test_a_stepped_run_can_write_in_place(repo: Path) -> None:
+    from orchestrator import Orchestrator
+
+    orch = Orchestrator(provider=writing_provider())
+    run = orch.start(TASK, project_dir=repo, phases="design,build", in_place=True)
+    run.next()
+    run.next()
+    assert git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == f"phasegraph/{run.run_id}"
+    assert (repo / "src" / "backend-python.py").read_text() == code_for("backend-python")
+
+
 def test_a_rejected_writing_phase_runs_again_from_where_it_started(repo: Path) -> None:
     from orchestrator import Orchestrator
 
