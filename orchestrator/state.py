@@ -182,6 +182,9 @@ class PhaseChecks(TypedDict):
     """Which Python environment ran Python checks, in words."""
     note: str
     """Why no check ran, when none did."""
+    plan: NotRequired[dict[str, object]]
+    """The `CheckPlan` the phase ran, dumped: fix rounds rerun exactly it, not a plan made again
+    from the code the fixing agent changed (which could declare its checks away)."""
 
 
 class RunConfig(TypedDict):

@@ -237,3 +237,37 @@ def test_a_rejected_verify_starts_its_fix_rounds_again(tmp_path: Path) -> None:
     assert again.status == "paused" and [r.round for r in again.phase("verify").fix_rounds] == [1]
     for text, chars in _verify_texts(again).values():
         assert text.count(MARKER) == 1 and chars == len(text)
+
+
+def test_a_fix_cannot_declare_the_failing_checks_away(tmp_path: Path) -> None:
+    """Fix rounds rerun the checks the phase planned: a fixing agent that also writes
+    `[tool.phasegraph] checks = []` into the project's configuration still faces them."""
+    declared = f'[tool.phasegraph]\nchecks = ["{sys.executable} -m pytest"]\n'
+    project = make_git_project(
+        tmp_path / "calc", {**FILES, "pyproject.toml": FILES["pyproject.toml"] + declared}
+    )
+
+    def answer(request: ModelRequest[Any]) -> dict[str, Any] | None:
+        if "changes" not in request.output_model.model_fields:
+            return None
+        fixing = any(FIX_ASKED in m.content for m in request.messages)
+        item = deliverables_of(request.output_model)[0]
+        changes = [{"path": "calc.py", "action": "write", "content": BUGGY, "edits": [], "deliverable": item}]
+        if fixing:
+            silenced = FILES["pyproject.toml"] + "[tool.phasegraph]\nchecks = []\n"
+            changes.append(
+                {
+                    "path": "pyproject.toml",
+                    "action": "write",
+                    "content": silenced,
+                    "edits": [],
+                    "deliverable": item,
+                }
+            )
+        return {"changes": changes}
+
+    runner = Runner(load_settings(provider="offline"), provider=OfflineProvider(custom_output=answer))
+    result = asyncio.run(runner.start(RunOptions(task=TASK, project_dir=project, fix_rounds=1)))
+    assert result.status == "failed" and "checks failed: pytest failed" in result.message
+    (fix,) = result.phase("verify").fix_rounds
+    assert [c.status for c in fix.checks] == ["failed"]

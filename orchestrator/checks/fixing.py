@@ -58,7 +58,7 @@ async def fix_round(
     there is nobody to ask."""
     from orchestrator._turn import _ask, emit, file_blocks, system_prompt, turn_spec
     from orchestrator._writes import apply_turn, phase_head
-    from orchestrator.checks.phase import run_phase_checks
+    from orchestrator.checks.phase import phase_plan, run_phase_checks
     from orchestrator.phases import card_deliverables
     from orchestrator.providers.base import Message
 
@@ -95,7 +95,7 @@ async def fix_round(
         where,
     )
     done = apply_turn(ctx, where, agent, f"fix{number}", spec.changes(output))
-    again = await run_phase_checks(ctx, phase, fix_round=number)
+    again = await run_phase_checks(ctx, phase, fix_round=number, plan=phase_plan(state, phase.key))
     record = FixRound(
         round=number,
         agent=agent,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from orchestrator.checks.model import CheckResult
+from orchestrator.checks.model import CheckPlan, CheckResult
 from orchestrator.checks.selection import options_for
 from orchestrator.prompts import data_block
 from orchestrator.state import PhaseChecks, RunState
@@ -20,9 +20,12 @@ if TYPE_CHECKING:
     from orchestrator.phases import PhaseSpec
 
 
-async def run_phase_checks(ctx: RunContext, phase: PhaseSpec, fix_round: int = 0) -> PhaseChecks | None:
+async def run_phase_checks(
+    ctx: RunContext, phase: PhaseSpec, fix_round: int = 0, plan: CheckPlan | None = None
+) -> PhaseChecks | None:
     """Plan and run the phase's checks against the run's code (its workspace, else the project);
-    None when it runs none. After fix round `fix_round` their files go to `checks/<phase>/fix-N/`."""
+    None when it runs none. A fix round passes the phase's `plan` (`phase_plan`) and `fix_round`:
+    their files then go to `checks/<phase>/fix-N/`."""
     from orchestrator._turn import emit
     from orchestrator.checks.selection import plan_checks
     from orchestrator.checks.suite import run_checks
@@ -33,7 +36,8 @@ async def run_phase_checks(ctx: RunContext, phase: PhaseSpec, fix_round: int = 0
         code = options.code  # `verify --from RUN_ID`: that run's code
     if options is None or code is None:
         return None
-    plan = plan_checks(code, options, environment=ctx.project_dir)
+    if plan is None:
+        plan = plan_checks(code, options, environment=ctx.project_dir)
     keep = ctx.run_dir / "checks" / phase.key
     results = await run_checks(
         plan,
@@ -49,7 +53,10 @@ async def run_phase_checks(ctx: RunContext, phase: PhaseSpec, fix_round: int = 0
     if not results:
         emit("check_finished", ctx.run_id, phase.key, None, plan.note)
     return PhaseChecks(
-        results=[r.model_dump(mode="json") for r in results], python=plan.python, note=plan.note
+        results=[r.model_dump(mode="json") for r in results],
+        python=plan.python,
+        note=plan.note,
+        plan=plan.model_dump(mode="json"),
     )
 
 
@@ -57,6 +64,13 @@ def _secrets(ctx: RunContext) -> list[str]:
     """The run's known secrets: their values are kept out of a check's environment and output."""
     keys = (ctx.settings.openai_api_key, ctx.settings.azure_api_key)
     return [k.get_secret_value() for k in keys if k is not None]
+
+
+def phase_plan(state: RunState, key: str) -> CheckPlan | None:
+    """The checks phase `key` ran (None before it ran any, or in a checkpoint older than the field)."""
+    found = (state.get("checks") or {}).get(key)
+    plan = found.get("plan") if found else None
+    return CheckPlan.model_validate(plan) if plan else None
 
 
 def phase_results(state: RunState, key: str) -> list[CheckResult]:
