@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from orchestrator._git import git, run_git
-from orchestrator.changes import ChangeLimits, TurnChanges, action_of, commit_turn
+from orchestrator.changes import ChangeLimits, TurnChanges, action_of, clean_path, commit_turn
 from orchestrator.prompts import data_block
 from orchestrator.state import ChangeRecord
 from orchestrator.workspace import Workspace, diff_stat, head, render_stat
@@ -64,7 +64,7 @@ def files_section(ws: Workspace | None, done: TurnChanges, deliverable: str) -> 
     if not mine:
         return ""
     lines = ["", "## Files changed", ""]
-    applied = {r["path"].lstrip("./") for r in mine if r["status"] == "applied"}
+    applied = {clean_path(r["path"]) for r in mine if r["status"] == "applied"}
     if ws is not None and done.commit is not None and applied:
         stats = [s for s in diff_stat(ws, f"{done.commit}^", done.commit) if s.path in applied]
         lines += render_stat(stats)

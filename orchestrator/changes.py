@@ -38,8 +38,6 @@ from orchestrator._git import git, run_git
 from orchestrator.state import ChangeRecord
 from orchestrator.workspace import Workspace
 
-CHANGES_FIELD = "changes"
-"""The output model's field for file changes (a reserved name: no deliverable takes it)."""
 _TURN_TRAILER = "Phasegraph-Turn"
 _DIGEST_TRAILER = "Phasegraph-Changes"
 _FORBIDDEN_DIRS = frozenset({".git", ".phasegraph"})
@@ -129,8 +127,8 @@ def commit_turn(
 
 def _stage(ws: Workspace, accepted: Sequence[Mapping[str, Any]]) -> None:
     """Stage exactly the turn's files (ignored ones too: the agent meant them)."""
-    written = sorted({_clean(str(c["path"])) for c in accepted if c.get("action") != "delete"})
-    deleted = sorted({_clean(str(c["path"])) for c in accepted if c.get("action") == "delete"})
+    written = sorted({clean_path(str(c["path"])) for c in accepted if c.get("action") != "delete"})
+    deleted = sorted({clean_path(str(c["path"])) for c in accepted if c.get("action") == "delete"})
     if written:
         git(ws.path, "add", "-f", "--", *written)
     if deleted:
@@ -148,28 +146,24 @@ def review(
 
     `before` reads a file as the turn found it (default: the workspace's working tree)."""
     read = before or _on_disk(ws)
-    counts = Counter(_clean(str(c.get("path", ""))) for c in changes)
+    counts = Counter(clean_path(str(c.get("path", ""))) for c in changes)
     records: list[ChangeRecord] = []
     files = 0
     used = 0
     for change in changes:
         raw = str(change.get("path", ""))
         action = str(change.get("action", "write"))
+        path = clean_path(raw)
         reason = _path_problem(ws.path, raw)
         size = 0
-        if reason is None and counts[_clean(raw)] > 1:
-            reason = f"the path is named {counts[_clean(raw)]} times in this turn; none of them was applied"
-        if (
-            reason is None
-            and action == "write"
-            and _clean(raw) in partial
-            and (ws.path / _clean(raw)).is_file()
-        ):
+        if reason is None and counts[path] > 1:
+            reason = f"the path is named {counts[path]} times in this turn; none of them was applied"
+        if reason is None and action == "write" and _cuts(ws, path, partial):
             reason = "the turn saw only the start of this file; writing it whole would cut the rest"
         if reason is None and action == "write":
             reason, size = _content_problem(str(change.get("content", "")))
         if reason is None and action == "edit":
-            reason, size = _edit_problem(read(_clean(raw)), change.get("edits") or [])
+            reason, size = _edit_problem(read(path), change.get("edits") or [])
         if reason is None and files >= limits.max_files:
             reason = f"more than {limits.max_files} files in one turn (PHASEGRAPH_MAX_CHANGE_FILES)"
         if reason is None and used + size > limits.max_bytes:
@@ -257,7 +251,7 @@ def _cuts(ws: Workspace, path: str, partial: frozenset[str]) -> bool:
     return path in partial and (ws.path / path).is_file()
 
 
-def _clean(raw: str) -> str:
+def clean_path(raw: str) -> str:
     """The path as git and the file system see it (`./a//b` is `a/b`)."""
     return PurePosixPath(raw).as_posix() if raw else ""
 
@@ -319,7 +313,7 @@ def conform(new: str, old: bytes | None) -> str:
 
 
 def _apply_one(root: Path, change: Mapping[str, Any]) -> None:
-    target = root / _clean(str(change["path"]))
+    target = root / clean_path(str(change["path"]))
     if change.get("action") == "delete":
         target.unlink(missing_ok=True)
         return
@@ -364,7 +358,7 @@ def _message(
 ) -> str:
     covered = list(dict.fromkeys(str(c.get("deliverable", "")) for c in accepted if c.get("deliverable")))
     subject = f"{phase}: {agent} — {', '.join(covered) or 'changes'}"
-    files = "\n".join(f"- {c.get('action', 'write')} {_clean(str(c['path']))}" for c in accepted)
+    files = "\n".join(f"- {c.get('action', 'write')} {clean_path(str(c['path']))}" for c in accepted)
     return (
         f"{subject[:200]}\n\n{files}\n\n"
         f"Phasegraph-Run: {run_id}\n{_TURN_TRAILER}: {turn}\n{_DIGEST_TRAILER}: {mark}\n"

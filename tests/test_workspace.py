@@ -248,6 +248,14 @@ def test_the_deliverable_lists_its_files_with_a_diff_stat_and_its_refusals(repo:
     assert f"phasegraph/{result.run_id}" in report and "src/backend-python.py" in report
 
 
+def test_a_dot_file_written_as_dot_slash_is_in_the_deliverables_diff_stat(repo: Path) -> None:
+    extra = {"backend-python": [{"path": "./.github/ci.yml", "action": "write", "content": "on: push\n"}]}
+    result = _run(repo, writing_provider(extra), phases="design,build")
+    agent = next(a for a in result.phase("build").agents if a.id == "backend-python")
+    text = (Path(result.run_dir) / agent.deliverables[0].path).read_text()
+    assert "`.github/ci.yml` +1 -0" in text
+
+
 def test_a_writing_agent_sees_the_files_named_in_the_task(repo: Path) -> None:
     provider = writing_provider()
     prompts: list[str] = []
