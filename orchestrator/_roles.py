@@ -14,52 +14,25 @@ from __future__ import annotations
 
 import re
 
-from orchestrator._terms import tokenize
+from orchestrator._terms import fold, tokenize
 from orchestrator.cards import AgentCard
 
 ROLES = ("code", "test", "review", "ops", "docs", "notify")
 """Every role, in display order; `code` is the default."""
 
-ROLE_WORDS: dict[str, frozenset[str]] = {
-    "test": frozenset({"test", "tester", "testing", "qa", "tdd", "coverage", "automator", "e2e", "quality"}),
-    "review": frozenset(
-        {
-            "review",
-            "reviewer",
-            "audit",
-            "auditor",
-            "auditing",
-            "security",
-            "compliance",
-            "pentest",
-            "pentester",
-        }
-    ),
-    "ops": frozenset(
-        {
-            "ops",
-            "devop",
-            "sre",
-            "infrastructure",
-            "infra",
-            "cloud",
-            "kubernetes",
-            "k8",
-            "terraform",
-            "docker",
-            "deploy",
-            "deployment",
-            "ci",
-            "cicd",
-            "platform",
-        }
-    ),
-    "docs": frozenset({"writer", "documentation", "docs", "doc", "changelog", "tutorial", "readme"}),
-    "notify": frozenset(
-        {"slack", "notifier", "notification", "notify", "announcer", "chatops", "discord", "email", "pager"}
-    ),
+_ROLE_TEXT = {
+    "test": "test tester testing qa tdd coverage automator e2e quality",
+    "review": "review reviewer audit auditor auditing security compliance pentest pentester",
+    "ops": "ops devops sre infrastructure infra cloud kubernetes k8s terraform docker deploy deployment "
+    "ci cicd platform",
+    "docs": "writer documentation docs doc changelog tutorial readme",
+    "notify": "slack notifier notification notify announcer chatops discord email pager",
 }
-"""Words that say a card's role (compared after the tokenizer's folding: `tests` is `test`)."""
+ROLE_WORDS: dict[str, frozenset[str]] = {
+    role: frozenset(fold(w) for w in text.split()) for role, text in _ROLE_TEXT.items()
+}
+"""Words that say a card's role, folded as the tokenizer folds a card's words (`kubernetes` is
+`kubernete`), so each one can match."""
 
 
 _CLAUSE = re.compile(r"[.,;:!?()]|\s(?:and|with|for|who|that|which)\s")

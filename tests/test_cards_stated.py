@@ -150,6 +150,9 @@ def test_a_phase_line_naming_several_phases_files_its_items_under_each(
         ("kubernetes-ops", "Kubernetes Operations", "Runs workloads.", ("ops",)),
         ("technical-writer", "Technical Writer", "Documents.", ("docs",)),
         ("accessibility-auditor", "Accessibility Auditor", "Audits pages.", ("review",)),
+        ("kubernetes-specialist", "Kubernetes Specialist", "Keeps clusters healthy.", ("ops",)),
+        ("k8s-helper", "K8s Helper", "Helps.", ("ops",)),
+        ("chatops-bot", "ChatOps Bot", "Posts updates.", ("notify",)),
     ],
 )
 def test_role_comes_from_id_and_name_else_the_opening_clause(
