@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from orchestrator._log import get_logger
 from orchestrator._nodes import GraphShape, NodeKind, is_node, node, phase_of
 from orchestrator.artifacts import read_manifest, write_manifest
-from orchestrator.checks.model import CheckOptions, CheckResult, FixRound
+from orchestrator.checks.model import CheckOptions
 from orchestrator.errors import (
     BudgetExceeded,
     ConfigError,
@@ -359,15 +359,16 @@ def _phase_result(
 
 def _checks_of(values: RunState, key: str) -> dict[str, Any]:
     """The phase's real checks as `PhaseResult` fields (none when the phase runs none)."""
+    from orchestrator.checks.phase import phase_results, phase_rounds
+
     found = (values.get("checks") or {}).get(key)
     if not found:
         return {}
-    rounds = (values.get("fix_rounds") or {}).get(key) or []
     return {
-        "checks": [CheckResult.model_validate(r) for r in found["results"]],
+        "checks": phase_results(values, key),
         "checks_python": found["python"],
         "checks_note": found["note"],
-        "fix_rounds": [FixRound.model_validate(r) for r in rounds],
+        "fix_rounds": phase_rounds(values, key),
     }
 
 

@@ -84,9 +84,9 @@ def final_outputs(
     from orchestrator._writes import files_section
     from orchestrator.artifacts import write_deliverable
     from orchestrator.changes import TurnChanges
-    from orchestrator.checks.phase import phase_results
+    from orchestrator.checks.phase import phase_results, phase_rounds
 
-    rounds = [FixRound.model_validate(r) for r in (state.get("fix_rounds") or {}).get(key) or []]
+    rounds = phase_rounds(state, key)
     if not rounds:
         return updated
     section = final_section(phase_results(state, key), rounds)

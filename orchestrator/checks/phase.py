@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from orchestrator.checks.model import CheckPlan, CheckResult
+from orchestrator.checks.model import CheckPlan, CheckResult, FixRound
 from orchestrator.checks.selection import options_for
 from orchestrator.prompts import data_block
 from orchestrator.state import PhaseChecks, RunState
@@ -88,6 +88,11 @@ def checks_blocks(state: RunState, key: str) -> list[str]:
         return []
     text = prompt_text(phase_results(state, key), found["note"])
     return [data_block("check-results", "the project's checks", text)]
+
+
+def phase_rounds(state: RunState, key: str) -> list[FixRound]:
+    """The fix rounds phase `key` ran so far, in order."""
+    return [FixRound.model_validate(r) for r in (state.get("fix_rounds") or {}).get(key) or []]
 
 
 def failing_checks(state: RunState, key: str) -> list[CheckResult]:
