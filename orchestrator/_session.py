@@ -448,7 +448,7 @@ def imported_outputs(source: Path) -> dict[str, AgentOutput]:
     return outputs
 
 
-async def _started(pers: Persistence, run_id: str) -> bool:
+async def started(pers: Persistence, run_id: str) -> bool:
     """Whether the run got as far as its first checkpoint with values: a start killed before that
     (an empty checkpoint at most) may start again under the same id."""
     try:
@@ -550,7 +550,7 @@ async def open_session(
         await stack.enter_async_context(run_lease(pers.registry, run_id))
         values = RunState()
         if config is not None:
-            if await _started(pers, run_id):
+            if await started(pers, run_id):
                 raise ConfigError(
                     f"--run-id {run_id}: a run with this id already exists (use `phasegraph resume`)"
                 )

@@ -167,11 +167,6 @@ class Registry(ABC):
         rows = await self._fetch(sql, (run_id,))
         return _holder(rows[0]) if rows else None
 
-    async def holders(self) -> dict[str, Holder]:
-        """Every lease row, by run id."""
-        rows = await self._fetch(f"SELECT run_id, {_HOLDER_COLUMNS} FROM phasegraph_leases", ())
-        return {row[0]: _holder(row[1:]) for row in rows}
-
     async def record(self, run_id: str, status: str, error_type: str | None, message: str) -> None:
         """Save the run's outcome (or `running`), replacing the previous one."""
         await self._write(
@@ -241,11 +236,6 @@ class Registry(ABC):
             (),
         )
         return [str(row[0]) for row in rows]
-
-    async def statuses(self) -> dict[str, StoredStatus]:
-        """Every recorded outcome, by run id."""
-        rows = await self._fetch(f"SELECT run_id, {_STATUS_COLUMNS} FROM phasegraph_runs", ())
-        return {row[0]: StoredStatus(*row[1:]) for row in rows}
 
 
 _INFO_COLUMNS = "task, pipeline, phases, options, created_at"

@@ -103,6 +103,7 @@ def require_broker(settings: Settings, broker: str | None) -> str:
 
 async def submit(settings: Settings, opts: RunOptions, *, broker: str, queue: str) -> str:
     """Check the run, record it as queued, send it to the workers; its run id."""
+    from orchestrator._session import started
     from orchestrator.checkpoint import open_persistence
     from orchestrator.phases import load_pipeline
 
@@ -124,8 +125,7 @@ async def submit(settings: Settings, opts: RunOptions, *, broker: str, queue: st
         settings=forwarded(settings),
     )
     async with open_persistence(url, project_dir) as pers:
-        found = await pers.saver.aget_tuple({"configurable": {"thread_id": run_id, "checkpoint_ns": ""}})
-        if found is not None or await pers.registry.info(run_id) is not None:
+        if await started(pers, run_id) or await pers.registry.info(run_id) is not None:
             raise ConfigError(f"--run-id {run_id}: a run with this id already exists")
         info = RunInfo(opts.task, pipeline_name, keys, message.settings, time.time())
         await pers.registry.describe(run_id, info)
@@ -185,6 +185,7 @@ async def wait_for(
     settings: Settings, run_id: str, project_dir: Path, *, timeout: float | None = None, poll: float = 0.5
 ) -> RunResult:
     """Poll the registry until the run has ended or waits for a person; `WaitTimedOut` after `timeout`."""
+    from orchestrator._listing import read_run
     from orchestrator.checkpoint import open_persistence
     from orchestrator.errors import WaitTimedOut
 
@@ -194,16 +195,14 @@ async def wait_for(
     async with open_persistence(settings.checkpoint_url, root) as pers:
         while True:
             stored = await pers.registry.status(run_id)
-            if stored is not None and stored.status in ENDED:
-                break
-            if stored is None and await pers.registry.info(run_id) is None:
-                await Runner(settings).show(run_id, root)  # NotFound, or an older run read whole
-                break
+            ended = stored is not None and stored.status in ENDED
+            # A run the registry does not know: NotFound, or an older run read whole.
+            if ended or (stored is None and await pers.registry.info(run_id) is None):
+                return await read_run(settings, pers, run_id)
             if deadline is not None and time.monotonic() >= deadline:
                 status = stored.status if stored is not None else "unknown"
                 raise WaitTimedOut(f"run {run_id} is still {status} after {timeout:g} s (--timeout)")
             await asyncio.sleep(poll)
-    return await Runner(settings).show(run_id, root)
 
 
 @dataclass

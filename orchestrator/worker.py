@@ -37,7 +37,6 @@ from orchestrator.settings import hide_url_password, load_settings
 from orchestrator.submit import RunMessage
 
 TASK_NAME = "phasegraph.advance"
-DEFAULT_QUEUE = "phasegraph"
 
 VISIBILITY_TIMEOUT_S = 6 * 3600
 """Redis only: a message not acknowledged this long is delivered again. Above the longest run,
