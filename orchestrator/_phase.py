@@ -233,7 +233,8 @@ class PhaseNodes:
         outputs = state.get("outputs") or {}
         if primary is None or ctx.settings.max_handoff_depth < 1:
             return {}
-        asked = {r["to"] for k, r in (state.get("requests") or {}).items() if k.startswith(f"{self.key}/")}
+        requests = state.get("requests") or {}
+        asked = {requests[k]["to"] for k in self._mine(requests)}
         own = outputs.get(f"{self.key}/{primary}")
         shared = dict(own["deliverables"]) if own else {}
         planned: dict[str, HandoffRequest] = {}
