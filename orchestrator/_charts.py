@@ -174,13 +174,12 @@ def spend_rows(totals: Mapping[str, Mapping[str, Any]], budget: Mapping[str, Any
 
 
 def agent_totals(manifest: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Usage per agent id across the run's phases (sums of the manifest's per-agent usage)."""
-    totals: dict[str, dict[str, Any]] = {}
+    """Usage per agent id across the run's phases (the manifest's per-agent usage, added by `Usage`)."""
+    from orchestrator.usage import Usage
+
+    totals: dict[str, Usage] = {}
     for phase in manifest.get("phases") or []:
         for agent in phase.get("agents") or []:
-            usage = agent.get("usage") or {}
-            into = totals.setdefault(str(agent.get("id")), {"prompt_tokens": 0, "completion_tokens": 0})
-            into["prompt_tokens"] += int(usage.get("prompt_tokens", 0))
-            into["completion_tokens"] += int(usage.get("completion_tokens", 0))
-            into["cost_usd"] = float(into.get("cost_usd", 0.0)) + float(usage.get("cost_usd", 0.0))
-    return totals
+            name = str(agent.get("id"))
+            totals[name] = totals.get(name, Usage()) + Usage.model_validate(agent.get("usage") or {})
+    return {name: usage.model_dump(mode="json") for name, usage in totals.items()}
