@@ -315,3 +315,10 @@ def test_a_process_that_leaves_the_group_ends_with_its_check(tmp_path: Path) -> 
     script = f"import subprocess; subprocess.Popen({sleeper}, start_new_session=True)"
     (result,) = _run(tmp_path, f"{PY} -c {json.dumps(script)}")
     assert result.status == "passed" and _ends(token)
+
+
+def test_check_python_also_runs_a_declared_python_command(tmp_path: Path) -> None:
+    """`--check-python` is first on the checks' PATH: a declared `python ...` runs that interpreter."""
+    script = f"import sys; sys.exit(0 if sys.prefix == {sys.prefix!r} else 1)"
+    (result,) = _run(tmp_path, f"python -c {json.dumps(script)}")
+    assert result.status == "passed", result.output_tail

@@ -71,6 +71,9 @@ class CheckPlan(BaseModel):
     checks: list[PlannedCheck] = Field(default_factory=list)
     python: str = ""
     """Which Python environment runs Python checks, in words (`project .venv (...)`)."""
+    interpreter: str = ""
+    """The `--check-python` interpreter, when one was given: its folder goes first on the checks'
+    PATH, so a declared `python -m pytest` runs it too (empty: the project's `.venv`, else PATH)."""
     note: str = ""
     """Why there are no checks, when there are none."""
 

@@ -62,7 +62,8 @@ def plan_checks(
         checks = _detected(project_dir, python)
     _unique_names(checks)
     note = "" if checks else f"no checks: {where} is empty" if where else NOTHING
-    return CheckPlan(checks=checks, python=python_why, note=note)
+    pinned = python if options.python is not None else ""
+    return CheckPlan(checks=checks, python=python_why, interpreter=pinned, note=note)
 
 
 def python_for(project_dir: Path, chosen: Path | None) -> tuple[str, str]:

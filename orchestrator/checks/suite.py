@@ -90,16 +90,16 @@ async def run_checks(
 
 
 def _env(plan: CheckPlan, project_dir: Path, secrets: Iterable[str], scratch: Path) -> dict[str, str]:
-    """The checks' environment: ours without secrets, the chosen Python's folder first on PATH."""
-    python = Path(plan.checks[0].argv[0]) if plan.checks and plan.checks[0].junit else None
+    """The checks' environment: ours without secrets, the chosen Python's folder first on PATH
+    (`--check-python`, else the project's `.venv`)."""
     extra: dict[str, str] = {"PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(scratch)}
     venv = project_dir / ".venv"
     path = os.environ.get("PATH", os.defpath)
-    if python is not None and python.is_absolute():
-        path = f"{python.parent}{os.pathsep}{path}"
     if venv.is_dir():
         extra["VIRTUAL_ENV"] = str(venv)
         path = f"{venv / 'bin'}{os.pathsep}{path}"
+    if plan.interpreter:
+        path = f"{Path(plan.interpreter).absolute().parent}{os.pathsep}{path}"
     extra["PATH"] = path
     return check_env(os.environ, secrets, extra)
 
