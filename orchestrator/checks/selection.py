@@ -57,7 +57,7 @@ def plan_checks(
     else:
         configured = _configured(project_dir)
         where, entries = configured if configured is not None else ("", [])
-    checks = [_declared(cmd, why, python) for cmd, why in entries]
+    checks = [_declared(cmd, why) for cmd, why in entries]
     if not where:
         checks = _detected(project_dir, python)
     _unique_names(checks)
@@ -118,7 +118,7 @@ def _command_list(value: object, path: Path, field: str) -> list[str]:
     return [v.strip() for v in value]
 
 
-def _declared(command: str, why: str, python: str) -> PlannedCheck:
+def _declared(command: str, why: str) -> PlannedCheck:
     try:
         argv = shlex.split(command)
     except ValueError as exc:
