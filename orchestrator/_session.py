@@ -315,7 +315,6 @@ def _workspace_result(config: RunConfig | None) -> WorkspaceResult | None:
     if not record:
         return None
     from orchestrator.errors import WorkspaceError
-    from orchestrator.result import FileStat
     from orchestrator.workspace import diff_stat, head
 
     ws = Workspace.model_validate(record)
@@ -323,9 +322,7 @@ def _workspace_result(config: RunConfig | None) -> WorkspaceResult | None:
     try:
         if ws.root.is_dir():
             tip = head(ws)
-            files = [
-                FileStat(path=f.path, added=f.added, removed=f.removed) for f in diff_stat(ws, ws.base, tip)
-            ]
+            files = diff_stat(ws, ws.base, tip)
     except WorkspaceError:
         pass
     return WorkspaceResult(

@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from orchestrator._git import first_line, git, run_git, toplevel
 from orchestrator._private import private_dir
 from orchestrator.errors import WorkspaceError
+from orchestrator.result import FileStat
 
 PRIVATE_DIR = ".phasegraph"
 """phasegraph's folder in a project: runs, state, workspaces; ignored by git through its own `.gitignore`."""
@@ -280,15 +281,6 @@ def rewind(ws: Workspace, to: str, label: str) -> None:
         git(ws.root, "reset", "-q", "--hard", to)
 
 
-@dataclass(frozen=True)
-class FileStat:
-    """One file's lines added and removed between two commits (`git diff --numstat`)."""
-
-    path: str
-    added: int
-    removed: int
-
-
 def diff_stat(ws: Workspace, since: str, until: str) -> list[FileStat]:
     """What changed between two commits of the workspace, paths relative to the project."""
     out = git(ws.path, "diff", "--numstat", "-z", "--relative", "--no-renames", since, until)
@@ -298,7 +290,7 @@ def diff_stat(ws: Workspace, since: str, until: str) -> list[FileStat]:
         if len(parts) != 3:
             continue
         added, removed, path = parts
-        stats.append(FileStat(path, _count(added), _count(removed)))
+        stats.append(FileStat(path=path, added=_count(added), removed=_count(removed)))
     return stats
 
 
